@@ -1,0 +1,270 @@
+"""One typed, validated view of the ``[notification]`` section.
+
+Options that Trac 1.6 already declares (``smtp_server``, ``smtp_from``,
+``use_tls``, ``mime_encoding``...) are read here, not declared again.  The
+options Trac lacks are declared once, below, on :class:`TracnotifyOptions`,
+so that ``[[TracIni(notification)]]`` documents them.
+
+:func:`load_config` never raises: a bad value is replaced by its default and
+named in :attr:`NotifyConfig.errors`, which the log and the admin panel show.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+from trac.config import BoolOption, ChoiceOption, IntOption, Option
+from trac.core import Component
+
+SECTION = 'notification'
+MIME_ENCODINGS = ('none', 'base64', 'qp', 'quoted-printable')
+DELIVERY_MODES = ('inline', 'worker')
+SMTPS_PORT = 465
+ROLE_OPTIONS = ('always_notify_reporter', 'always_notify_owner',
+                'always_notify_updater')
+
+_address_re = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+$")
+
+
+class TracnotifyOptions(Component):
+    """Options of `[notification]` that tracnotify adds to Trac's own."""
+
+    smtp_use_ssl = BoolOption(SECTION, 'smtp_use_ssl', 'false',
+        """Connect with implicit TLS (SMTPS, usually port 465) instead of
+        plain SMTP. Cannot be combined with `use_tls` (STARTTLS).
+        (tracnotify)""")
+
+    smtp_timeout = IntOption(SECTION, 'smtp_timeout', 30,
+        """Seconds to wait for the SMTP server to connect or answer before
+        the delivery attempt fails and is retried later. (tracnotify)""")
+
+    always_notify_reporter = BoolOption(SECTION, 'always_notify_reporter',
+                                        'false',
+        """When set, force (`true`) or drop (`false`) mail to the ticket's
+        reporter, whatever `[notification-subscriber]` says. When not set,
+        Trac's subscription rules alone decide. A user's own choice on the
+        Preferences page wins. (tracnotify, as in Trac 0.12)""")
+
+    always_notify_owner = BoolOption(SECTION, 'always_notify_owner', 'false',
+        """When set, force (`true`) or drop (`false`) mail to the ticket's
+        owner (and previous owner on reassignment). When not set, Trac's
+        subscription rules alone decide. (tracnotify, as in Trac 0.12)""")
+
+    always_notify_updater = BoolOption(SECTION, 'always_notify_updater',
+                                       'true',
+        """When set, force (`true`) or drop (`false`) mail to the person who
+        made the change. When not set, Trac's subscription rules alone
+        decide (a new Trac environment subscribes updaters).
+        (tracnotify, as in Trac 0.12)""")
+
+    smtp_from_author_name = BoolOption(SECTION, 'smtp_from_author_name',
+                                       'false',
+        """Show the name of the person who made the change as the sender's
+        name, with the address of `smtp_from` (e.g.
+        `"Jane Doe (via Trac)" <trac@example.org>`). (tracnotify)""")
+
+    delivery = ChoiceOption(SECTION, 'delivery', DELIVERY_MODES,
+        """`inline`: each Trac process runs a background thread that
+        delivers the outbox right after a change. `worker`: only
+        `trac-admin ENV notify worker` (or `notify send` from cron)
+        delivers. (tracnotify)""")
+
+    outbox_max_attempts = IntOption(SECTION, 'outbox_max_attempts', 8,
+        """How many times a message is tried before it is marked dead.
+        (tracnotify)""")
+
+    outbox_retry_delay = IntOption(SECTION, 'outbox_retry_delay', 60,
+        """Seconds before the first retry of a failed message; each further
+        retry waits twice as long, up to six hours. (tracnotify)""")
+
+    outbox_poll_interval = IntOption(SECTION, 'outbox_poll_interval', 5,
+        """Seconds between two looks at the outbox by the delivery thread,
+        for retries and for changes made by other processes. (tracnotify)""")
+
+    outbox_batch_size = IntOption(SECTION, 'outbox_batch_size', 100,
+        """Messages claimed and sent over one SMTP connection at a time.
+        (tracnotify)""")
+
+
+@dataclass
+class NotifyConfig:
+    """Validated settings, read from ``[notification]`` (and ``[trac]``)."""
+
+    smtp_enabled: bool = False
+    smtp_server: str = 'localhost'
+    smtp_port: int = 25
+    smtp_user: str = ''
+    smtp_password: str = field(default='', repr=False)
+    use_tls: bool = False
+    smtp_use_ssl: bool = False
+    smtp_timeout: int = 30
+    smtp_from: str = 'trac@localhost'
+    smtp_from_name: str = ''
+    smtp_from_author: bool = False
+    smtp_from_author_name: bool = False
+    smtp_replyto: str = 'trac@localhost'
+    smtp_default_domain: str = ''
+    smtp_always_cc: List[str] = field(default_factory=list)
+    smtp_always_bcc: List[str] = field(default_factory=list)
+    smtp_subject_prefix: str = '__default__'
+    use_public_cc: bool = False
+    use_short_addr: bool = False
+    mime_encoding: str = 'none'
+    ignore_domains: List[str] = field(default_factory=list)
+    admit_domains: List[str] = field(default_factory=list)
+    #: role -> forced value, only for the always_notify_* options that are set
+    forced_roles: dict = field(default_factory=dict)
+    delivery: str = 'inline'
+    max_attempts: int = 8
+    retry_delay: int = 60
+    poll_interval: int = 5
+    batch_size: int = 100
+    base_url: str = ''
+    errors: List[str] = field(default_factory=list)
+
+    @property
+    def can_send(self) -> bool:
+        """True when mail may be produced at all."""
+        return self.smtp_enabled and bool(self.smtp_from or self.smtp_replyto)
+
+    @property
+    def envelope_from(self) -> str:
+        """The SMTP envelope sender (MAIL FROM)."""
+        return self.smtp_from or self.smtp_replyto
+
+    @property
+    def uses_smtps(self) -> bool:
+        """True for implicit TLS (SMTPS)."""
+        return self.smtp_use_ssl
+
+    def describe_server(self) -> str:
+        """``host:port (mode)`` for logs and the admin panel."""
+        mode = 'SMTPS' if self.smtp_use_ssl else \
+            'STARTTLS' if self.use_tls else 'plain'
+        return '%s:%s (%s)' % (self.smtp_server, self.smtp_port, mode)
+
+
+def _split_list(value: str) -> List[str]:
+    return [v for v in re.split(r'[,\s]+', value or '') if v]
+
+
+class _Reader:
+    """Reads raw values and collects errors instead of raising."""
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.errors: List[str] = []
+
+    def text(self, name: str, default: str = '') -> str:
+        value = self.config.get(SECTION, name, default)
+        return value.strip() if isinstance(value, str) else default
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.text(name, '')
+        if raw == '':
+            return default
+        if raw.lower() in ('yes', 'true', 'on', '1', 'enabled'):
+            return True
+        if raw.lower() in ('no', 'false', 'off', '0', 'disabled'):
+            return False
+        self.errors.append('[notification] %s = %r is not a boolean; '
+                           'using %s' % (name, raw, str(default).lower()))
+        return default
+
+    def integer(self, name: str, default: int, low: int,
+                high: Optional[int] = None) -> int:
+        raw = self.text(name, '')
+        if raw == '':
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.errors.append('[notification] %s = %r is not a whole '
+                               'number; using %d' % (name, raw, default))
+            return default
+        if value < low or (high is not None and value > high):
+            span = '%d..%d' % (low, high) if high is not None else \
+                '>= %d' % low
+            self.errors.append('[notification] %s = %d is out of range '
+                               '(%s); using %d' % (name, value, span, default))
+            return default
+        return value
+
+    def choice(self, name: str, choices: Tuple[str, ...], default: str) -> str:
+        raw = self.text(name, '').lower()
+        if raw == '':
+            return default
+        if raw not in choices:
+            self.errors.append('[notification] %s = %r is not one of %s; '
+                               'using %s' % (name, raw, ', '.join(choices),
+                                             default))
+            return default
+        return raw
+
+    def address(self, name: str, default: str) -> str:
+        raw = self.text(name, default)
+        if raw and '@' in raw and not _address_re.match(raw):
+            self.errors.append('[notification] %s = %r is not an e-mail '
+                               'address; ignored' % (name, raw))
+            return ''
+        return raw
+
+
+def load_config(env) -> NotifyConfig:
+    """Read and validate ``[notification]`` of *env*; never raises."""
+    r = _Reader(env.config)
+    c = NotifyConfig()
+    c.smtp_enabled = r.boolean('smtp_enabled', False)
+    c.smtp_server = r.text('smtp_server', 'localhost') or 'localhost'
+    c.smtp_use_ssl = r.boolean('smtp_use_ssl', False)
+    c.use_tls = r.boolean('use_tls', False)
+    c.smtp_port = r.integer('smtp_port', SMTPS_PORT if c.smtp_use_ssl else 25,
+                            1, 65535)
+    if c.use_tls and c.smtp_use_ssl:
+        r.errors.append('[notification] use_tls (STARTTLS) and smtp_use_ssl '
+                        '(SMTPS) cannot both be on; using SMTPS')
+        c.use_tls = False
+    c.smtp_timeout = r.integer('smtp_timeout', 30, 1, 3600)
+    c.smtp_user = r.text('smtp_user')
+    c.smtp_password = env.config.get(SECTION, 'smtp_password', '') or ''
+    c.smtp_from = r.address('smtp_from', 'trac@localhost')
+    c.smtp_from_name = r.text('smtp_from_name')
+    c.smtp_from_author = r.boolean('smtp_from_author', False)
+    c.smtp_from_author_name = r.boolean('smtp_from_author_name', False)
+    c.smtp_replyto = r.address('smtp_replyto', 'trac@localhost')
+    c.smtp_default_domain = r.text('smtp_default_domain').lstrip('@')
+    c.use_short_addr = r.boolean('use_short_addr', False)
+    if not c.use_short_addr and c.smtp_default_domain:
+        for name in ('smtp_from', 'smtp_replyto'):
+            value = getattr(c, name)
+            if value and '@' not in value:
+                setattr(c, name, '%s@%s' % (value, c.smtp_default_domain))
+    c.smtp_always_cc = _split_list(r.text('smtp_always_cc'))
+    c.smtp_always_bcc = _split_list(r.text('smtp_always_bcc'))
+    c.smtp_subject_prefix = env.config.get(SECTION, 'smtp_subject_prefix',
+                                           '__default__')
+    c.use_public_cc = r.boolean('use_public_cc', False)
+    c.mime_encoding = r.choice('mime_encoding', MIME_ENCODINGS, 'none')
+    if c.mime_encoding == 'quoted-printable':
+        c.mime_encoding = 'qp'
+    c.ignore_domains = [d.lower() for d in _split_list(
+        r.text('ignore_domains'))]
+    c.admit_domains = _split_list(r.text('admit_domains'))
+    for name in ROLE_OPTIONS:
+        if env.config.has_option(SECTION, name, defaults=False):
+            role = name[len('always_notify_'):]
+            c.forced_roles[role] = r.boolean(name, role == 'updater')
+    c.delivery = r.choice('delivery', DELIVERY_MODES, 'inline')
+    c.max_attempts = r.integer('outbox_max_attempts', 8, 1, 1000)
+    c.retry_delay = r.integer('outbox_retry_delay', 60, 1, 86400)
+    c.poll_interval = r.integer('outbox_poll_interval', 5, 1, 3600)
+    c.batch_size = r.integer('outbox_batch_size', 100, 1, 10000)
+    c.base_url = (env.config.get('trac', 'base_url', '') or '').strip()
+    if c.smtp_enabled and not (c.smtp_from or c.smtp_replyto):
+        r.errors.append('[notification] neither smtp_from nor smtp_replyto '
+                        'is set: no mail is sent until one is')
+    if c.smtp_enabled and not c.base_url:
+        r.errors.append('[trac] base_url is not set: links in mail built '
+                        'outside a web request cannot be absolute')
+    c.errors = r.errors
+    return c

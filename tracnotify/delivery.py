@@ -1,0 +1,181 @@
+"""Delivery: expand recorded events into messages, send what is due.
+
+:class:`Deliverer` is plain Python and does one pass over the outbox; it is
+what ``trac-admin ENV notify send``, the standalone worker and the in-process
+background thread all run.  :class:`DeliveryService` is the thin Trac glue
+that owns the background thread of a Trac process (``delivery = inline``).
+"""
+
+import atexit
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+from trac.core import Component
+from trac.util.text import exception_to_unicode
+
+from tracnotify import outbox
+from tracnotify.config import NotifyConfig, load_config
+from tracnotify.event import TicketEvent
+from tracnotify.transports import Transport, create_transport
+
+
+@dataclass
+class PassReport:
+    """What one pass over the outbox did."""
+
+    events: int = 0
+    messages_built: int = 0
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+    errors: List[str] = field(default_factory=list)
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.retrying + self.dead
+
+
+class Deliverer:
+    """Runs passes over the outbox of one environment."""
+
+    def __init__(self, env, config: Optional[NotifyConfig] = None,
+                 transport: Optional[Transport] = None) -> None:
+        self.env = env
+        self.config = config or load_config(env)
+        self.transport = transport or create_transport(self.config)
+        self.log = env.log
+
+    def expand_events(self, report: PassReport, limit: int = 50) -> None:
+        """Turn recorded events into messages."""
+        from tracnotify.pipeline import build_messages
+        while True:
+            claimed = outbox.claim_events(self.env, limit)
+            if not claimed:
+                return
+            for event_id, attempts, payload in claimed:
+                try:
+                    event = TicketEvent.from_json(payload)
+                    messages = build_messages(self.env, self.config, event)
+                    report.messages_built += outbox.complete_event(
+                        self.env, event_id, messages)
+                    report.events += 1
+                except Exception as e:
+                    error = exception_to_unicode(e, traceback=True)
+                    self.log.error('tracnotify: cannot build mail for event '
+                                   '%s: %s', event_id, error)
+                    report.errors.append(exception_to_unicode(e))
+                    outbox.fail_event(self.env, event_id, attempts, error,
+                                      self.config.max_attempts)
+
+    def send_due(self, report: PassReport,
+                 progress: Optional[Callable[[PassReport], None]] = None,
+                 stop: Optional[threading.Event] = None) -> None:
+        """Send every message that is due, batch by batch."""
+        try:
+            while not (stop and stop.is_set()):
+                batch = outbox.claim_messages(self.env, self.config.batch_size)
+                if not batch:
+                    return
+                results = self.transport.send(batch)
+                sent = [m.id for m, r in zip(batch, results) if r.ok]
+                outbox.mark_sent(self.env, sent)
+                report.sent += len(sent)
+                for message, result in zip(batch, results):
+                    if result.ok:
+                        continue
+                    state = outbox.mark_failed(
+                        self.env, message, result.error, result.permanent,
+                        self.config.max_attempts, self.config.retry_delay)
+                    if state == outbox.DEAD:
+                        report.dead += 1
+                    else:
+                        report.retrying += 1
+                    report.errors.append('%s: %s' % (message.recipient,
+                                                     result.error))
+                    self.log.warning('tracnotify: mail to %s about #%s %s: '
+                                     '%s', message.recipient, message.ticket,
+                                     'is dead' if state == outbox.DEAD else
+                                     'will be retried', result.error)
+                if progress:
+                    progress(report)
+                if not any(r.ok or r.permanent for r in results):
+                    return  # server unreachable: stop hammering it
+        finally:
+            self.transport.close()
+
+    def run_once(self, progress=None, stop=None) -> PassReport:
+        """Expand pending events, then send what is due."""
+        report = PassReport()
+        if not self.config.can_send:
+            return report
+        self.expand_events(report)
+        self.send_due(report, progress, stop)
+        return report
+
+
+class DeliveryService(Component):
+    """The background delivery thread of a Trac process."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._config_errors_logged = False
+
+    def wake(self) -> None:
+        """Ask for a delivery pass soon (called after each recorded change)."""
+        config = load_config(self.env)
+        if config.delivery != 'inline':
+            return
+        self._ensure_thread()
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread after its current pass."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name='tracnotify-delivery', daemon=True)
+            self._thread.start()
+            atexit.register(self.stop)
+
+    def _run(self) -> None:
+        idle = 0
+        while not self._stop.is_set():
+            woken = self._wake.wait(self._poll_interval(idle))
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            report = self._pass()
+            # a change recorded in a still-open transaction becomes visible
+            # only after its commit: look again shortly after a wake-up.
+            idle = 0 if (woken or report.attempted or report.events) \
+                else idle + 1
+
+    def _poll_interval(self, idle: int) -> float:
+        configured = load_config(self.env).poll_interval
+        return 0.2 if idle < 3 else float(configured)
+
+    def _pass(self) -> PassReport:
+        try:
+            config = load_config(self.env)
+            if config.errors and not self._config_errors_logged:
+                for error in config.errors:
+                    self.log.warning('tracnotify: %s', error)
+                self._config_errors_logged = True
+            return Deliverer(self.env, config).run_once(stop=self._stop)
+        except Exception as e:
+            self.log.error('tracnotify: delivery pass failed: %s',
+                           exception_to_unicode(e, traceback=True))
+            return PassReport()

@@ -1,0 +1,24 @@
+"""Hands ticket mail over from Trac's built-in notifier to tracnotify.
+
+Trac 1.6 mails ticket changes itself, from the web UI and batch modify only,
+synchronously, in one Bcc blast.  ``trac-admin ENV upgrade`` disables Trac's
+``EmailDistributor`` (``[components]
+trac.notification.mail.emaildistributor = disabled``) and this subclass takes
+its place: it offers the same ``email`` transport, so Preferences ->
+Notifications keeps working, skips ticket events (tracnotify's listener has
+already queued them) and passes every other realm on to Trac's own code
+unchanged.
+"""
+
+from trac.notification.mail import EmailDistributor
+
+
+class OutboxDistributor(EmailDistributor):
+    """Trac's e-mail distributor, minus ticket mail (tracnotify sends it)."""
+
+    def distribute(self, transport, recipients, event):
+        if event.realm == 'ticket':
+            self.log.debug('tracnotify: ticket %s event left to tracnotify',
+                           event.category)
+            return
+        super().distribute(transport, recipients, event)

@@ -1,0 +1,76 @@
+"""What happened to a ticket, as a plain, serialisable snapshot.
+
+The listener takes the snapshot inside the ticket's own transaction; the
+delivery worker turns it into mail later, so the mail shows the ticket as it
+was at the moment of the change, whatever happened since.
+"""
+
+import json
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Dict, Optional
+
+from trac.util.datefmt import from_utimestamp, to_utimestamp
+
+CREATED = 'ticket_created'
+CHANGED = 'ticket_changed'
+COMMENT = 'ticket_comment'
+DELETED = 'ticket_deleted'
+KINDS = (CREATED, CHANGED, COMMENT, DELETED)
+
+
+def _dump_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {'__utimestamp__': to_utimestamp(value)}
+    return value
+
+
+def _load_value(value: Any) -> Any:
+    if isinstance(value, dict) and '__utimestamp__' in value:
+        return from_utimestamp(value['__utimestamp__'])
+    return value
+
+
+@dataclass
+class TicketEvent:
+    """One ticket change, as the listener saw it."""
+
+    kind: str
+    ticket_id: int
+    time: int                      # change time, microseconds since epoch
+    author: str
+    values: Dict[str, Any]         # every field value after the change
+    old_values: Dict[str, Any] = field(default_factory=dict)
+    comment: str = ''
+    cnum: Optional[int] = None     # comment number of the change
+    old_comment: Optional[str] = None  # for an edited comment
+
+    @property
+    def datetime(self) -> datetime:
+        """The change time as an aware ``datetime``."""
+        return from_utimestamp(self.time)
+
+    @property
+    def field_changes(self) -> Dict[str, Dict[str, Any]]:
+        """``{field: {'old': .., 'new': ..}}`` for the fields that changed."""
+        return {name: {'old': old, 'new': self.values.get(name)}
+                for name, old in self.old_values.items()
+                if old != self.values.get(name)}
+
+    def to_json(self) -> str:
+        """Serialise for the outbox's event table."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data['values'] = {k: _dump_value(v) for k, v in self.values.items()}
+        data['old_values'] = {k: _dump_value(v)
+                              for k, v in self.old_values.items()}
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> 'TicketEvent':
+        """Inverse of :meth:`to_json`."""
+        data = json.loads(text)
+        data['values'] = {k: _load_value(v)
+                          for k, v in data['values'].items()}
+        data['old_values'] = {k: _load_value(v)
+                              for k, v in data['old_values'].items()}
+        return cls(**data)

@@ -1,0 +1,75 @@
+"""ITicketChangeListener: every way a ticket changes ends up in the outbox.
+
+Web form, batch modify, ``trac-admin``, XML-RPC and scripts all go through
+``Ticket.insert`` / ``save_changes`` / ``delete``, which call these methods.
+In batch modify and ``trac-admin`` they run inside the ticket's own, still
+open transaction: nothing here may raise, and the snapshot is written in a
+savepoint so that a failure of ours cannot abort the user's change.
+
+``ticket_change_deleted`` (an administrator removing the last change) sends
+nothing: it cleans up history that was already mailed.
+"""
+
+from trac.core import Component, implements
+from trac.ticket.api import ITicketChangeListener
+from trac.util.datefmt import datetime_now, to_utimestamp, utc
+from trac.util.text import exception_to_unicode
+
+from tracnotify import outbox
+from tracnotify.config import load_config
+from tracnotify.delivery import DeliveryService
+from tracnotify.event import CHANGED, COMMENT, CREATED, DELETED, TicketEvent
+
+
+class TicketMailListener(Component):
+    """Records each ticket change in tracnotify's outbox."""
+
+    implements(ITicketChangeListener)
+
+    # ITicketChangeListener methods
+
+    def ticket_created(self, ticket):
+        self._record(TicketEvent(
+            kind=CREATED, ticket_id=ticket.id,
+            time=to_utimestamp(ticket['time']),
+            author=ticket['reporter'] or '', values=dict(ticket.values)))
+
+    def ticket_changed(self, ticket, comment, author, old_values):
+        fields_changed = any(old_values.get(k) != ticket.values.get(k)
+                             for k in old_values)
+        self._record(TicketEvent(
+            kind=CHANGED if fields_changed or not comment else COMMENT,
+            ticket_id=ticket.id, time=to_utimestamp(ticket['changetime']),
+            author=author or '', values=dict(ticket.values),
+            old_values=dict(old_values), comment=comment or ''))
+
+    def ticket_deleted(self, ticket):
+        self._record(TicketEvent(
+            kind=DELETED, ticket_id=ticket.id,
+            time=to_utimestamp(datetime_now(utc)), author='',
+            values=dict(ticket.values)))
+
+    def ticket_comment_modified(self, ticket, cdate, author, comment,
+                                old_comment):
+        self._record(TicketEvent(
+            kind=COMMENT, ticket_id=ticket.id, time=to_utimestamp(cdate),
+            author=author or '', values=dict(ticket.values),
+            comment=comment or '', old_comment=old_comment or ''))
+
+    def ticket_change_deleted(self, ticket, cdate, changes):
+        pass  # history clean-up by an administrator: nothing to announce
+
+    # Internal methods
+
+    def _record(self, event: TicketEvent) -> None:
+        try:
+            config = load_config(self.env)
+            if not config.smtp_enabled:
+                return
+            outbox.add_event(self.env, event)
+        except Exception as e:  # never break the user's ticket save
+            self.log.error('tracnotify: could not record %s of ticket #%s '
+                           'for mail: %s', event.kind, event.ticket_id,
+                           exception_to_unicode(e, traceback=True))
+            return
+        DeliveryService(self.env).wake()

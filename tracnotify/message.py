@@ -1,0 +1,156 @@
+"""RFC 5322 / MIME messages, one per recipient, built with ``email``.
+
+The part every recipient shares (From, Subject, threading, the encoded body)
+is serialised once per change; each recipient's copy only adds its own
+visible To/Cc and the reason it gets the mail.  All headers go through the
+``email`` package, which refuses CR/LF in a value: no field of a ticket can
+inject a header.
+"""
+
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
+from typing import List, Optional, Sequence, Tuple
+
+from tracnotify.config import NotifyConfig
+from tracnotify.format import clean_header_text
+
+UNDISCLOSED = 'undisclosed-recipients: ;'
+_CTE = {'base64': 'base64', 'qp': 'quoted-printable'}
+
+
+class AddressError(ValueError):
+    """An address that cannot be used in a header."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who gets one copy, and why."""
+
+    address: str
+    reason: str                  # reporter, owner, cc, updater, always_cc...
+    visibility: str = 'to'       # to | cc | bcc (bcc: never shown)
+    sid: Optional[str] = None
+    authenticated: bool = False
+
+
+@dataclass
+class MailHeaders:
+    """The headers shared by every copy of one change."""
+
+    from_name: str
+    from_addr: str
+    reply_to: str
+    subject: str
+    msgid: str
+    root_msgid: Optional[str]
+    date: float                  # seconds since the epoch
+    extra: Sequence[Tuple[str, str]] = ()
+
+
+def make_address(addr: str, name: str = '') -> Address:
+    """An :class:`Address`, or :class:`AddressError` for a broken one."""
+    addr = (addr or '').strip()
+    if not addr or any(c in addr for c in '\r\n\t <>,;"()'):
+        raise AddressError('invalid e-mail address: %r' % addr)
+    local, _at, domain = addr.rpartition('@')
+    try:
+        if _at:
+            if not local or not domain:
+                raise AddressError('invalid e-mail address: %r' % addr)
+            try:
+                domain = domain.encode('idna').decode('ascii')
+            except UnicodeError:
+                raise AddressError('invalid domain in address: %r' % addr)
+            if not local.isascii():
+                raise AddressError('non-ASCII local part (needs SMTPUTF8): '
+                                   '%r' % addr)
+            return Address(clean_header_text(name, 200), local, domain)
+        if not addr.isascii():
+            raise AddressError('invalid e-mail address: %r' % addr)
+        return Address(clean_header_text(name, 200), addr)
+    except (ValueError, IndexError) as e:
+        if isinstance(e, AddressError):
+            raise
+        raise AddressError('invalid e-mail address %r: %s' % (addr, e))
+
+
+def choose_cte(body: str, mime_encoding: str) -> str:
+    """The Content-Transfer-Encoding for *body*.
+
+    ``none`` keeps plain 7-bit text when it can; text that is not 7-bit
+    safe (non-ASCII, or lines over 998 octets) is re-encoded as
+    quoted-printable rather than sent as raw 8-bit data.
+    """
+    if mime_encoding in _CTE:
+        return _CTE[mime_encoding]
+    if body.isascii() and all(len(line) <= 998 for line in body.splitlines()):
+        return '7bit'
+    return 'quoted-printable'
+
+
+def encode_shared_part(headers: MailHeaders, body: str,
+                       config: NotifyConfig) -> bytes:
+    """Serialise the shared headers and the encoded body, once per change."""
+    msg = EmailMessage(policy=SMTP)
+    msg['From'] = Address(clean_header_text(headers.from_name, 200),
+                          *_split(headers.from_addr))
+    if headers.reply_to:
+        msg['Reply-To'] = make_address(headers.reply_to)
+    msg['Subject'] = clean_header_text(headers.subject)
+    msg['Date'] = formatdate(headers.date, localtime=False)
+    msg['Message-ID'] = headers.msgid
+    if headers.root_msgid:
+        msg['In-Reply-To'] = headers.root_msgid
+        msg['References'] = headers.root_msgid
+    for name, value in headers.extra:
+        msg[name] = clean_header_text(str(value), 900)
+    msg['Auto-Submitted'] = 'auto-generated'
+    msg['Precedence'] = 'bulk'
+    msg.set_content(body, subtype='plain', charset='utf-8',
+                    cte=choose_cte(body, config.mime_encoding))
+    return msg.as_bytes()
+
+
+def personal_headers(recipient: Recipient,
+                     visible: Sequence[Recipient],
+                     config: NotifyConfig) -> bytes:
+    """To/Cc and the reason header of one recipient's copy."""
+    msg = EmailMessage(policy=SMTP)
+    if recipient.visibility == 'bcc':
+        msg['To'] = UNDISCLOSED
+        if config.use_public_cc:
+            _set_public(msg, visible)
+    elif config.use_public_cc:
+        _set_public(msg, visible)
+    else:
+        msg['To'] = make_address(recipient.address)
+    msg['X-Trac-Notification-Reason'] = recipient.reason
+    return msg.as_bytes().split(b'\r\n\r\n', 1)[0] + b'\r\n'
+
+
+def _set_public(msg: EmailMessage, visible: Sequence[Recipient]) -> None:
+    to = [make_address(r.address) for r in visible if r.visibility == 'to']
+    cc = [make_address(r.address) for r in visible if r.visibility == 'cc']
+    if 'To' not in msg:
+        msg['To'] = to or UNDISCLOSED
+    if cc:
+        msg['Cc'] = cc
+
+
+def _split(addr: str) -> Tuple[str, str]:
+    address = make_address(addr)
+    return address.username, address.domain
+
+
+def build_copies(shared: bytes, recipients: Sequence[Recipient],
+                 config: NotifyConfig) -> List[Tuple[Recipient, str]]:
+    """One full message per recipient: personal headers + shared part."""
+    visible = [r for r in recipients if r.visibility != 'bcc']
+    copies = []
+    for recipient in recipients:
+        data = personal_headers(recipient, visible, config) + shared
+        copies.append((recipient, data.decode('ascii')))
+    return copies

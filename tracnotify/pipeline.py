@@ -1,0 +1,107 @@
+"""From a recorded ticket event to finished messages (worker side).
+
+recipients -> format (once per change) -> message (one copy per recipient).
+"""
+
+from typing import List
+
+from trac.notification.mail import create_message_id
+from trac.ticket.model import Ticket
+
+from tracnotify.config import NotifyConfig
+from tracnotify.event import CREATED, TicketEvent
+from tracnotify.format import TicketMailFormatter
+from tracnotify.message import MailHeaders, build_copies, encode_shared_part
+from tracnotify.outbox import NewMessage
+from tracnotify.recipients import RecipientResolver
+
+
+def snapshot_ticket(env, event: TicketEvent) -> Ticket:
+    """A ``Ticket`` carrying the values of the snapshot, not of today."""
+    ticket = Ticket(env)
+    ticket.id = event.ticket_id
+    ticket.values.update(event.values)
+    ticket._old = {}
+    return ticket
+
+
+def comment_number(env, event: TicketEvent):
+    """The comment number of the change, if it is still in the history."""
+    for oldvalue, in env.db_query("""
+            SELECT oldvalue FROM ticket_change
+            WHERE ticket=%s AND time=%s AND field='comment'
+            """, (event.ticket_id, event.time)):
+        try:
+            return int((oldvalue or '').rsplit('.', 1)[-1])
+        except ValueError:
+            return None
+    return None
+
+
+def thread_ids(env, config: NotifyConfig, event: TicketEvent):
+    """``(message_id, root_id)`` as Trac computes them, so that mail keeps
+    threading with what Trac itself sent before tracnotify."""
+    from_email = config.envelope_from
+    target = '%08d' % event.ticket_id
+    more = event.values.get('reporter') or ''
+    root = create_message_id(env, target, from_email, None, more)
+    if event.kind == CREATED:
+        return root, None
+    msgid = create_message_id(env, target, from_email, event.datetime,
+                              more + '.' + event.kind
+                              if event.old_comment is not None else more)
+    return msgid, root
+
+
+def sender_name(env, config: NotifyConfig, event: TicketEvent) -> str:
+    """The From display name."""
+    if config.smtp_from_author_name and event.author:
+        users = env.get_known_users(as_dict=True)
+        name = (users.get(event.author) or (None,))[0] or event.author
+        return '%s (via %s)' % (name, config.smtp_from_name or
+                                env.project_name)
+    return config.smtp_from_name or env.project_name
+
+
+def sender_address(env, config: NotifyConfig, event: TicketEvent) -> str:
+    """The From address (the author's with ``smtp_from_author``)."""
+    if config.smtp_from_author and event.author:
+        from trac.notification.mail import RecipientMatcher
+        found = RecipientMatcher(env).match_from_author(event.author)
+        if found:
+            return found[1] if isinstance(found, tuple) else found
+    return config.envelope_from
+
+
+def build_messages(env, config: NotifyConfig,
+                   event: TicketEvent) -> List[NewMessage]:
+    """Every message that *event* produces, one per recipient."""
+    if event.cnum is None and event.kind != CREATED:
+        event.cnum = comment_number(env, event)
+    ticket = snapshot_ticket(env, event)
+    recipients = RecipientResolver(env, config).resolve(event, ticket)
+    if not recipients:
+        return []
+    rendered = TicketMailFormatter(env, ticket).render(event)
+    msgid, root = thread_ids(env, config, event)
+    headers = MailHeaders(
+        from_name=sender_name(env, config, event),
+        from_addr=sender_address(env, config, event),
+        reply_to=config.smtp_replyto,
+        subject=rendered.subject, msgid=msgid, root_msgid=root,
+        date=event.time / 1000000.0,
+        extra=(('X-Mailer', 'tracnotify (Trac %s)' % env.trac_version),
+               ('X-Trac-Version', env.trac_version),
+               ('X-Trac-Project', env.project_name),
+               ('X-URL', env.project_url or env.abs_href()),
+               ('X-Trac-Realm', 'ticket'),
+               ('X-Trac-Ticket-ID', str(event.ticket_id)),
+               ('X-Trac-Ticket-URL', rendered.link),
+               ('X-Trac-Notification-Type', event.kind)))
+    shared = encode_shared_part(headers, rendered.body, config)
+    return [NewMessage(ticket=event.ticket_id, kind=event.kind, msgid=msgid,
+                       sender=config.envelope_from,
+                       recipient=recipient.address, reason=recipient.reason,
+                       subject=rendered.subject, message=data)
+            for recipient, data in build_copies(shared, recipients, config)]
+

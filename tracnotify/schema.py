@@ -1,0 +1,101 @@
+"""Database tables of the outbox, created by ``trac-admin ENV upgrade``.
+
+The upgrade also hands ticket mail over from Trac's built-in
+``EmailDistributor`` to tracnotify (see :mod:`tracnotify.distributor`).
+"""
+
+from trac.api import IEnvironmentSetupParticipant
+from trac.core import Component, implements
+from trac.db.api import DatabaseManager
+from trac.db.schema import Column, Index, Table
+
+from tracnotify.translation import register_domain
+
+SCHEMA_NAME = 'tracnotify_version'
+SCHEMA_VERSION = 1
+
+#: ``[components]`` rule written on upgrade: Trac's own e-mail distributor
+#: is replaced by :class:`tracnotify.distributor.OutboxDistributor`.
+TRAC_DISTRIBUTOR_RULE = 'trac.notification.mail.emaildistributor'
+
+SCHEMA = [
+    # One row per ticket change: a snapshot taken inside the ticket's own
+    # transaction.  The delivery worker expands it into messages.
+    Table('tracnotify_event', key='id')[
+        Column('id', auto_increment=True),
+        Column('created', type='int64'),
+        Column('kind'),
+        Column('ticket', type='int'),
+        Column('author'),
+        Column('payload'),
+        Column('state'),
+        Column('attempts', type='int'),
+        Column('lease_owner'),
+        Column('lease_until', type='int64'),
+        Column('last_error'),
+        Index(['state', 'id']),
+    ],
+    # One row per recipient and change: the finished RFC 5322 message.
+    Table('tracnotify_message', key='id')[
+        Column('id', auto_increment=True),
+        Column('event_id', type='int'),
+        Column('created', type='int64'),
+        Column('ticket', type='int'),
+        Column('kind'),
+        Column('msgid'),
+        Column('sender'),
+        Column('recipient'),
+        Column('reason'),
+        Column('subject'),
+        Column('message'),
+        Column('state'),
+        Column('attempts', type='int'),
+        Column('next_attempt', type='int64'),
+        Column('lease_owner'),
+        Column('lease_until', type='int64'),
+        Column('last_error'),
+        Column('updated', type='int64'),
+        Column('sent_at', type='int64'),
+        Index(['state', 'next_attempt']),
+        Index(['event_id']),
+        Index(['sent_at']),
+    ],
+]
+
+
+class TracnotifySetup(Component):
+    """Creates and upgrades tracnotify's tables; hands mail over from Trac's
+    built-in notifier."""
+
+    implements(IEnvironmentSetupParticipant)
+
+    def __init__(self):
+        register_domain(self.env)
+
+    def environment_created(self):
+        self.upgrade_environment()
+
+    def environment_needs_upgrade(self):
+        dbm = DatabaseManager(self.env)
+        return dbm.needs_upgrade(SCHEMA_VERSION, SCHEMA_NAME) or \
+            self._trac_distributor_enabled()
+
+    def upgrade_environment(self):
+        dbm = DatabaseManager(self.env)
+        if dbm.needs_upgrade(SCHEMA_VERSION, SCHEMA_NAME):
+            with self.env.db_transaction:
+                if dbm.get_database_version(SCHEMA_NAME) is False:
+                    dbm.create_tables(SCHEMA)
+                dbm.set_database_version(SCHEMA_VERSION, SCHEMA_NAME)
+            self.log.info('tracnotify: outbox tables at version %d',
+                          SCHEMA_VERSION)
+        if self._trac_distributor_enabled():
+            self.config.set('components', TRAC_DISTRIBUTOR_RULE, 'disabled')
+            self.config.save()
+            self.log.info('tracnotify: Trac\'s built-in EmailDistributor is '
+                          'disabled; tracnotify sends ticket mail')
+
+    def _trac_distributor_enabled(self) -> bool:
+        value = self.config.get('components', TRAC_DISTRIBUTOR_RULE, '')
+        return value.strip().lower() not in ('disabled', 'off', 'false',
+                                             'no', '0')

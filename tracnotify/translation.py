@@ -1,0 +1,15 @@
+"""The plugin's own Babel domain (``tracnotify``)."""
+
+import os
+
+from trac.util.translation import domain_functions
+
+_, N_, tag_, ngettext, gettext, add_domain = domain_functions(
+    'tracnotify', '_', 'N_', 'tag_', 'ngettext', 'gettext', 'add_domain')
+
+LOCALE_DIR = os.path.join(os.path.dirname(__file__), 'locale')
+
+
+def register_domain(env) -> None:
+    """Make the plugin's message catalogs known for *env*."""
+    add_domain(env.path, LOCALE_DIR)
