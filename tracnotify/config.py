@@ -9,6 +9,7 @@ so that ``[[TracIni(notification)]]`` documents them.
 named in :attr:`NotifyConfig.errors`, which the log and the admin panel show.
 """
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
@@ -32,6 +33,11 @@ class TracnotifyOptions(Component):
     smtp_use_ssl = BoolOption(SECTION, 'smtp_use_ssl', 'false',
         """Connect with implicit TLS (SMTPS, usually port 465) instead of
         plain SMTP. Cannot be combined with `use_tls` (STARTTLS).
+        (tracnotify)""")
+
+    smtp_ssl_cafile = Option(SECTION, 'smtp_ssl_cafile', '',
+        """A PEM file of CA certificates to trust for STARTTLS and SMTPS
+        (e.g. a private CA). Server certificates are always verified.
         (tracnotify)""")
 
     smtp_timeout = IntOption(SECTION, 'smtp_timeout', 30,
@@ -98,6 +104,7 @@ class NotifyConfig:
     use_tls: bool = False
     smtp_use_ssl: bool = False
     smtp_timeout: int = 30
+    smtp_ssl_cafile: str = ''
     smtp_from: str = 'trac@localhost'
     smtp_from_name: str = ''
     smtp_from_author: bool = False
@@ -225,6 +232,11 @@ def load_config(env) -> NotifyConfig:
                         '(SMTPS) cannot both be on; using SMTPS')
         c.use_tls = False
     c.smtp_timeout = r.integer('smtp_timeout', 30, 1, 3600)
+    c.smtp_ssl_cafile = r.text('smtp_ssl_cafile')
+    if c.smtp_ssl_cafile and not os.path.isfile(c.smtp_ssl_cafile):
+        r.errors.append('[notification] smtp_ssl_cafile = %r: no such file; '
+                        'using the system CAs' % c.smtp_ssl_cafile)
+        c.smtp_ssl_cafile = ''
     c.smtp_user = r.text('smtp_user')
     c.smtp_password = env.config.get(SECTION, 'smtp_password', '') or ''
     c.smtp_from = r.address('smtp_from', 'trac@localhost')

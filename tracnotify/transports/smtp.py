@@ -33,7 +33,8 @@ class SmtpTransport(Transport):
     def __init__(self, config: NotifyConfig,
                  ssl_context: Optional[ssl.SSLContext] = None) -> None:
         self.config = config
-        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.ssl_context = ssl_context or ssl.create_default_context(
+            cafile=config.smtp_ssl_cafile or None)
         self._conn: Optional[smtplib.SMTP] = None
 
     def describe(self) -> str:

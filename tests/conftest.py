@@ -1,0 +1,82 @@
+"""Shared fixtures: real Trac environments, real SMTP servers, TLS files.
+
+Database tests run on SQLite, and also on PostgreSQL when
+``TRACNOTIFY_PG_URI`` names a server (``.ci/run`` starts one), e.g.
+``postgres://tracnotify:tracnotify@127.0.0.1/tracnotify?schema=tractest``.
+"""
+
+import os
+import sys
+import tempfile
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tests.support.envs import make_stub_env  # noqa: E402
+from tests.support.smtp_sink import SmtpSink  # noqa: E402
+
+PG_URI = os.environ.get('TRACNOTIFY_PG_URI', '')
+BACKENDS = ['sqlite'] + (['postgres'] if PG_URI else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Each database test runs once per available backend."""
+    return request.param
+
+
+@pytest.fixture
+def make_env(backend, tmp_path):
+    """Factory: a real Trac environment (EnvironmentStub) with tracnotify
+    enabled, its tables created, and ``[notification]`` set from kwargs."""
+    envs = []
+
+    def factory(**options):
+        env = make_stub_env(str(tmp_path / ('env%d' % len(envs))),
+                            PG_URI if backend == 'postgres' else None,
+                            options)
+        envs.append(env)
+        return env
+
+    yield factory
+    for env in envs:
+        from tracnotify.delivery import DeliveryService
+        DeliveryService(env).stop(2)
+        env.reset_db()
+        env.shutdown()
+
+
+@pytest.fixture(scope='session')
+def tls_files():
+    """A CA and a server certificate for 127.0.0.1 (made by trustme)."""
+    import trustme
+    ca = trustme.CA()
+    cert = ca.issue_cert('127.0.0.1', 'localhost')
+    folder = tempfile.mkdtemp(prefix='tracnotify-tls-')
+    paths = {
+        'ca': os.path.join(folder, 'ca.pem'),
+        'cert': os.path.join(folder, 'cert.pem'),
+        'key': os.path.join(folder, 'key.pem'),
+    }
+    ca.cert_pem.write_to_path(paths['ca'])
+    cert.cert_chain_pems[0].write_to_path(paths['cert'])
+    cert.private_key_pem.write_to_path(paths['key'])
+    return paths
+
+
+@pytest.fixture
+def smtp_sink(tls_files):
+    """Factory: start a real aiosmtpd server (plain/starttls/smtps, AUTH)."""
+    sinks = []
+
+    def factory(mode='plain', **kwargs):
+        if mode != 'plain':
+            kwargs.setdefault('tls', (tls_files['cert'], tls_files['key']))
+        sink = SmtpSink(mode, **kwargs).start()
+        sinks.append(sink)
+        return sink
+
+    yield factory
+    for sink in sinks:
+        sink.stop()
