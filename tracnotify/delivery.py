@@ -43,7 +43,7 @@ class Deliverer:
                  transport: Optional[Transport] = None) -> None:
         self.env = env
         self.config = config or load_config(env)
-        self.transport = transport or create_transport(self.config)
+        self.transport = transport or create_transport(self.config, env)
         self.log = env.log
 
     def expand_events(self, report: PassReport, limit: int = 50) -> None:
