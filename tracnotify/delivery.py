@@ -11,8 +11,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
-from trac.core import Component
+from trac.core import Component, implements
 from trac.util.text import exception_to_unicode
+from trac.web.api import IRequestFilter
 
 from tracnotify import outbox
 from tracnotify.config import NotifyConfig, load_config
@@ -115,7 +116,14 @@ class Deliverer:
 
 
 class DeliveryService(Component):
-    """The background delivery thread of a Trac process."""
+    """The background delivery thread of a Trac process.
+
+    Web processes start it with their first request (so that changes made
+    by ``trac-admin`` or scripts, and retries, are delivered by the web
+    server); other processes start it when they record a change.
+    """
+
+    implements(IRequestFilter)
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -123,6 +131,23 @@ class DeliveryService(Component):
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._config_errors_logged = False
+
+    # IRequestFilter methods
+
+    def pre_process_request(self, req, handler):
+        if self._thread is None or not self._thread.is_alive():
+            try:
+                if load_config(self.env).delivery == 'inline':
+                    self._ensure_thread()
+            except Exception as e:
+                self.log.error('tracnotify: cannot start delivery: %s',
+                               exception_to_unicode(e))
+        return handler
+
+    def post_process_request(self, req, template, data, metadata):
+        return template, data, metadata
+
+    # Public API
 
     def wake(self) -> None:
         """Ask for a delivery pass soon (called after each recorded change)."""

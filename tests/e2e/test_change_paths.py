@@ -1,0 +1,142 @@
+"""Every change path sends one mail per recipient through a real tracd.
+
+A real Trac site (``trac-admin initenv`` + ``tracd``) with tracnotify
+enabled and ``smtp_enabled = true``, a real SMTP server: the web form, batch
+modify, ``trac-admin`` (inside its own open transaction) all produce exactly
+one message per recipient — Trac's built-in notifier sends nothing — and a
+slow SMTP server never holds up the ticket save.
+"""
+
+import collections
+import getpass
+import time
+
+import pytest
+
+from tests.support.live_trac import LiveTrac, trac_admin
+from tests.support.smtp_sink import SmtpSink
+
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory):
+    sink = SmtpSink().start()
+    trac = LiveTrac(str(tmp_path_factory.mktemp('live')), {
+        'smtp_enabled': 'true',
+        'smtp_server': '127.0.0.1',
+        'smtp_port': str(sink.port),
+        'smtp_from': 'trac@example.org',
+        'smtp_default_domain': 'example.org',
+        'always_notify_reporter': 'true',
+        'always_notify_owner': 'true',
+        'outbox_poll_interval': '1',
+    }).create().start()
+    yield trac, sink
+    trac.stop()
+    sink.stop()
+
+
+def new_mails(sink, before, expected, timeout=20.0):
+    """The mails after the first *before*, once *expected* have come; then
+    a short wait proves that no more (duplicates) follow."""
+    mails = sink.wait_for(before + expected, timeout)[before:]
+    time.sleep(1.5)
+    return sink.received[before:]
+
+
+def per_recipient(mails):
+    return collections.Counter(r for m in mails for r in m.rcpt_tos)
+
+
+def test_web_form_create_and_change_one_mail_per_recipient(site):
+    trac, sink = site
+    alice = trac.client('alice')
+    before = len(sink.received)
+    ticket_id = alice.create_ticket(summary='Web form ticket',
+                                    description='Made in a browser form.',
+                                    cc='carol@example.com')
+    mails = new_mails(sink, before, 2)
+    assert per_recipient(mails) == {'alice@example.org': 1,
+                                    'carol@example.com': 1}
+    assert all(m.message['X-Trac-Notification-Type'] == 'ticket_created'
+               for m in mails)
+
+    before = len(sink.received)
+    trac.client('bob').change_ticket(ticket_id, comment='On it.',
+                                     owner='bob')
+    mails = new_mails(sink, before, 3)
+    assert per_recipient(mails) == {'alice@example.org': 1,
+                                    'bob@example.org': 1,
+                                    'carol@example.com': 1}
+    body = mails[0].message.get_content().replace('\r\n', '\n')
+    assert 'Changes (by Bob):' in body
+    assert ' * owner:  (none) => Bob' in body, body
+    assert 'Ticket URL: <%s/ticket/%d#comment:1>' % (trac.url, ticket_id) \
+        in body
+    assert 'ERROR' not in trac.trac_log()
+
+
+def test_batch_modify_one_mail_per_recipient_and_ticket(site):
+    trac, sink = site
+    alice = trac.client('alice')
+    ids = [alice.create_ticket(summary='Batch %d' % i) for i in (1, 2)]
+    sink.wait_for(len(sink.received) + 2)
+    time.sleep(1.5)
+    before = len(sink.received)
+    trac.client('bob').batch_modify(ids, comment='Batch!', priority='minor')
+    mails = new_mails(sink, before, 4)
+    ticket_ids = collections.Counter(
+        (m.rcpt_tos[0], m.message['X-Trac-Ticket-ID']) for m in mails)
+    assert ticket_ids == {('alice@example.org', str(ids[0])): 1,
+                          ('alice@example.org', str(ids[1])): 1,
+                          ('bob@example.org', str(ids[0])): 1,
+                          ('bob@example.org', str(ids[1])): 1}
+
+
+def test_trac_admin_changes_inside_its_transaction_are_mailed(site):
+    trac, sink = site
+    alice = trac.client('alice')
+    ticket_id = alice.create_ticket(summary='Milestone ticket',
+                                    milestone='milestone1')
+    sink.wait_for(len(sink.received) + 1)
+    time.sleep(1.5)
+    before = len(sink.received)
+    trac_admin(trac.env_path, 'milestone', 'rename', 'milestone1',
+               'renamed-milestone')
+    mails = new_mails(sink, before, 2)
+    # trac-admin acts as the system user, who is the updater
+    assert per_recipient(mails) == {'alice@example.org': 1,
+                                    '%s@example.org' % getpass.getuser(): 1}
+    body = mails[0].message.get_content().replace('\r\n', '\n')
+    assert '* milestone:  milestone1 => renamed-milestone' in body
+
+    before = len(sink.received)
+    trac_admin(trac.env_path, 'ticket', 'remove', str(ticket_id))
+    mails = new_mails(sink, before, 2)
+    assert mails[0].message['X-Trac-Notification-Type'] == 'ticket_deleted'
+    assert 'This ticket has been deleted.' in \
+        mails[0].message.get_content()
+
+
+def test_preferences_notifications_page_still_works(site):
+    trac, _sink = site
+    html = trac.client('alice').get('/prefs/notification')
+    assert 'Ticket that I reported is modified' in html
+    assert 'ERROR' not in trac.trac_log()
+
+
+def test_slow_smtp_server_does_not_hold_up_the_save(site):
+    trac, sink = site
+    alice = trac.client('alice')
+    ticket_id = alice.create_ticket(summary='Slow server')
+    sink.wait_for(len(sink.received) + 1)
+    time.sleep(1.5)
+    before = len(sink.received)
+    sink.handler.delay = 3.0
+    try:
+        alice.change_ticket(ticket_id, comment='Saved at once')
+        # the save has returned; the server still holds the first DATA
+        assert len(sink.received) == before
+        mails = new_mails(sink, before, 1, timeout=30)
+    finally:
+        sink.handler.delay = 0.0
+    assert per_recipient(mails) == {'alice@example.org': 1}
