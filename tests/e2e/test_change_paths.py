@@ -38,7 +38,7 @@ def site(tmp_path_factory):
 def new_mails(sink, before, expected, timeout=20.0):
     """The mails after the first *before*, once *expected* have come; then
     a short wait proves that no more (duplicates) follow."""
-    mails = sink.wait_for(before + expected, timeout)[before:]
+    sink.wait_for(before + expected, timeout)
     time.sleep(1.5)
     return sink.received[before:]
 
