@@ -9,6 +9,7 @@ Importing this package registers its Trac components.
 """
 
 from tracnotify import (  # noqa: F401  (Trac component registration)
+    admin,
     commands,
     config,
     distributor,

@@ -1,15 +1,28 @@
-"""``trac-admin ENV notify ...`` commands."""
+"""``trac-admin ENV notify ...`` commands.
+
+Output is plain lines, fit for cron and scripts.  A failure is reported as
+one ``Error: ...`` line on stderr and exit status 2 (Trac's
+``AdminCommandError``); success exits with 0.
+"""
 
 import sys
 
-from trac.admin.api import IAdminCommandProvider
+from trac.admin.api import AdminCommandError, IAdminCommandProvider
 from trac.core import Component, implements
 from trac.util.datefmt import format_datetime, from_utimestamp
+from trac.util.text import print_table
 
-from tracnotify import outbox
+from tracnotify import outbox, queue_admin
 from tracnotify.config import load_config
 from tracnotify.delivery import Deliverer
+from tracnotify.testsend import send_test
 from tracnotify.translation import _
+
+DEFAULT_PURGE_DAYS = 30
+
+
+def _when(us) -> str:
+    return format_datetime(from_utimestamp(us), 'iso8601') if us else ''
 
 
 class NotifyCommands(Component):
@@ -21,16 +34,40 @@ class NotifyCommands(Component):
         yield ('notify status', '',
                'Show the outbox counts and the last delivery error',
                None, self._do_status)
-        yield ('notify send', '',
-               'Deliver every pending message now',
+        yield ('notify pending', '[pending|retrying|dead]',
+               'List the unsent messages (all of them, or one kind)',
+               self._complete_pending, self._do_pending)
+        yield ('notify send', '[--quiet]',
+               """Deliver every pending message now
+
+               Shows a progress line on a terminal. With --quiet, prints
+               nothing unless a message failed (for cron).""",
                None, self._do_send)
+        yield ('notify test', '<address>',
+               'Send a test mail to <address> now and report the outcome',
+               None, self._do_test)
+        yield ('notify retry', '<id|all>',
+               'Make a retrying or dead message (or all of them) due now',
+               None, self._do_retry)
+        yield ('notify purge', '[--sent-older-than DAYS]',
+               """Delete sent messages older than DAYS days (default %d)
+
+               Processed ticket changes of that age that have no message
+               left are deleted too.""" % DEFAULT_PURGE_DAYS,
+               None, self._do_purge)
+
+    def _complete_pending(self, args):
+        if len(args) == 1:
+            return ['pending', 'retrying', 'dead']
+
+    # Commands
 
     def _do_status(self):
         config = load_config(self.env)
         counts = outbox.counts(self.env)
-        print(_('Sending: %(state)s via %(server)s',
+        print(_('Sending: %(state)s via %(server)s (delivery: %(mode)s)',
                 state=_('enabled') if config.smtp_enabled else _('disabled'),
-                server=config.describe_server()))
+                server=config.describe_server(), mode=config.delivery))
         print(_('Pending: %(pending)d  Retrying: %(retrying)d  '
                 'Dead: %(dead)d  Sent (24h): %(sent)d  '
                 'Unprocessed changes: %(events)d', **counts))
@@ -38,16 +75,35 @@ class NotifyCommands(Component):
         if last:
             when, recipient, error = last
             print(_('Last error (%(when)s, %(to)s): %(error)s',
-                    when=format_datetime(from_utimestamp(when)),
-                    to=recipient, error=error))
+                    when=_when(when), to=recipient, error=error))
         for error in config.errors:
             print(_('Configuration: %(error)s', error=error))
 
-    def _do_send(self):
+    def _do_pending(self, status='all'):
+        if status not in queue_admin.FILTERS:
+            raise AdminCommandError(
+                _('Unknown kind %(kind)s: use pending, retrying or dead',
+                  kind=status))
+        rows = queue_admin.list_queue(self.env, status, limit=None)
+        if not rows:
+            print(_('No unsent messages.'))
+            return
+        print_table([(m.id, m.status, m.attempts, _when(m.next_attempt)
+                      if m.status != 'dead' else '', m.recipient,
+                      m.subject, (m.last_error or '').splitlines()[0]
+                      if m.last_error else '') for m in rows],
+                    [_('Id'), _('State'), _('Attempts'), _('Next try'),
+                     _('Recipient'), _('Subject'), _('Last error')])
+
+    def _do_send(self, *args):
+        quiet = '--quiet' in args
+        if set(args) - {'--quiet'}:
+            raise AdminCommandError(_('Invalid arguments'), show_usage=True)
         config = load_config(self.env)
         if not config.smtp_enabled:
-            print(_('smtp_enabled is false in [notification]: nothing sent'))
-            sys.exit(1)
+            raise AdminCommandError(_('smtp_enabled is off in '
+                                      '[notification]: nothing sent'))
+        tty = sys.stdout.isatty() and not quiet
 
         def progress(report):
             sys.stdout.write('\r' + _('sent %(sent)d, retrying %(retrying)d, '
@@ -57,9 +113,56 @@ class NotifyCommands(Component):
             sys.stdout.flush()
 
         report = Deliverer(self.env, config).run_once(
-            progress=progress if sys.stdout.isatty() else None)
-        print(_('Sent %(sent)d, retrying %(retrying)d, dead %(dead)d',
-                sent=report.sent, retrying=report.retrying, dead=report.dead))
-        if report.retrying or report.dead:
-            print(report.errors[-1])
-            sys.exit(2)
+            progress=progress if tty else None)
+        if tty and report.attempted:
+            sys.stdout.write('\n')
+        failed = report.retrying or report.dead
+        if not quiet or failed:
+            print(_('Sent %(sent)d, retrying %(retrying)d, dead %(dead)d',
+                    sent=report.sent, retrying=report.retrying,
+                    dead=report.dead))
+        if failed:
+            raise AdminCommandError(report.errors[-1])
+
+    def _do_test(self, address):
+        outcome = send_test(self.env, address)
+        for step in outcome.steps:
+            print(step)
+        if not outcome.ok:
+            raise AdminCommandError(outcome.summary)
+        print(_('Test mail to %(address)s sent via %(transport)s',
+                address=address, transport=outcome.transport))
+
+    def _do_retry(self, which):
+        if which == 'all':
+            n = queue_admin.retry(self.env)
+        else:
+            try:
+                ids = [int(which)]
+            except ValueError:
+                raise AdminCommandError(_('Expected a message id or "all", '
+                                          'not %(arg)s', arg=which),
+                                        show_usage=True)
+            n = queue_admin.retry(self.env, ids)
+            if not n:
+                raise AdminCommandError(_('No unsent message #%(id)s',
+                                          id=which))
+        print(_('%(n)d message(s) due now', n=n))
+
+    def _do_purge(self, *args):
+        days = DEFAULT_PURGE_DAYS
+        if args:
+            if len(args) != 2 or args[0] != '--sent-older-than':
+                raise AdminCommandError(_('Invalid arguments'),
+                                        show_usage=True)
+            try:
+                days = int(args[1])
+                if days < 0:
+                    raise ValueError(days)
+            except ValueError:
+                raise AdminCommandError(_('DAYS must be a whole number >= 0, '
+                                          'not %(arg)s', arg=args[1]))
+        messages, events = queue_admin.purge_sent(self.env, days)
+        print(_('Purged %(messages)d sent message(s) and %(events)d '
+                'processed change(s) older than %(days)d day(s)',
+                messages=messages, events=events, days=days))
