@@ -15,8 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 from genshi.template import NewTextTemplate, TemplateLoader
 from trac.ticket.api import TicketSystem
-from trac.util.datefmt import (format_date_or_datetime, from_utimestamp,
-                               get_timezone)
+from trac.util.datefmt import format_date_or_datetime, from_utimestamp, get_timezone
 from trac.util.text import jinja2template, text_width, wrap
 from trac.util.translation import deactivate, reactivate
 from trac.web.chrome import Chrome
@@ -117,7 +116,9 @@ class TicketMailFormatter:
         """The text body, rendered from the Genshi template."""
         data = self.template_data(event, link)
         template = self._load_template()
-        return template.generate(**data).render(encoding=None)
+        text = template.generate(**data).render(encoding=None)
+        # like Trac's Jinja2 templates: no newline after the last line
+        return text[:-1] if text.endswith('\n') else text
 
     # Template data, as Trac computes it
 

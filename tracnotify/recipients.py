@@ -19,6 +19,7 @@ and each user's rules from Preferences -> Notifications are ranked exactly as
   admin's explicit choice and are not checked, unless they name a user.
 """
 
+from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from trac.notification.api import NotificationSystem
@@ -26,6 +27,7 @@ from trac.notification.mail import RecipientMatcher
 from trac.notification.model import Subscription
 from trac.perm import PermissionCache
 from trac.ticket.notification import TicketChangeEvent
+from trac.util import lazy
 
 from tracnotify.config import NotifyConfig
 from tracnotify.event import CREATED, TicketEvent
@@ -46,6 +48,7 @@ ROLE_CLASSES = {
     'updater': 'TicketUpdaterSubscriber',
 }
 VISIBLE_AS_TO = ('reporter', 'owner', 'updater')
+VISIBILITY_RANK = {'to': 0, 'cc': 1, 'bcc': 2}
 SKIPPED_SUBSCRIBERS = ('AlwaysEmailSubscriber',)  # handled below, with Bcc
 
 Rule = Tuple[str, str, Optional[str], int, Optional[str], int, str]
@@ -75,7 +78,9 @@ class RecipientResolver:
         rules = self._subscription_rules(trac_event(event, ticket))
         rules = self._apply_forced_roles(rules, event)
         chosen: Dict[str, Recipient] = {}
-        for klass, sid, auth, addr in self._winning_rules(rules):
+        # users first: their role is the reason shown, not a bare cc entry
+        winners = sorted(self._winning_rules(rules), key=lambda r: not r[1])
+        for klass, sid, auth, addr in winners:
             self._add(chosen, sid, auth, addr, REASONS.get(klass,
                                                            'subscribed'))
         for entry in self.config.smtp_always_cc:
@@ -177,6 +182,14 @@ class RecipientResolver:
             return None
         return addr if self.matcher.is_email(addr) else None
 
+    @lazy
+    def _users_by_address(self) -> Dict[str, str]:
+        users: Dict[str, str] = {}
+        for username, _name, email in self.env.get_known_users():
+            if email:
+                users.setdefault(email.strip().lower(), username)
+        return users
+
     def _resolvers(self):
         from tracnotify.distributor import OutboxDistributor
         return OutboxDistributor(self.env).resolvers
@@ -194,15 +207,23 @@ class RecipientResolver:
             self.log.warning('tracnotify: %s (%s); skipped', e, reason)
             return
         key = address.lower()
+        if not sid and key in self._users_by_address:
+            # a user's own address typed in a field is still that user
+            sid, auth = self._users_by_address[key], 1
         if visibility is None:
             visibility = 'to' if (reason in VISIBLE_AS_TO or
                                   not self.config.use_public_cc) else 'cc'
-        if key in chosen:
-            if chosen[key].visibility == 'bcc' and visibility != 'bcc':
-                chosen[key] = Recipient(address, reason, visibility, sid,
-                                        bool(auth))
+        new = Recipient(address, reason, visibility, sid, bool(auth))
+        old = chosen.get(key)
+        if old is not None:
+            # one copy per address: a user outranks a bare address (its
+            # permissions and role count), the most visible header wins
+            if old.sid or not sid:
+                new = old
+            chosen[key] = replace(new, visibility=min(
+                old.visibility, visibility, key=VISIBILITY_RANK.get))
             return
-        chosen[key] = Recipient(address, reason, visibility, sid, bool(auth))
+        chosen[key] = new
 
     def _add_configured(self, chosen, entry: str, reason: str,
                         visibility: str) -> None:
