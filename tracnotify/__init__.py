@@ -15,4 +15,5 @@ from tracnotify import (  # noqa: F401  (Trac component registration)
     distributor,
     listener,
     schema,
+    worker,
 )

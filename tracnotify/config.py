@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from trac.config import BoolOption, ChoiceOption, IntOption, Option
+from trac.config import BoolOption, ChoiceOption, FloatOption, IntOption, Option
 from trac.core import Component
 
 SECTION = 'notification'
@@ -87,6 +87,24 @@ class TracnotifyOptions(Component):
         """Seconds between two looks at the outbox by the delivery thread,
         for retries and for changes made by other processes. (tracnotify)""")
 
+    outbox_lease_seconds = IntOption(SECTION, 'outbox_lease_seconds', 300,
+        """Seconds a worker owns the messages it claimed. If it dies (even
+        with `kill -9`), another worker takes them over after this time;
+        only that in-flight batch can then be sent twice, with the same
+        Message-ID. Must exceed the time one batch takes. (tracnotify)""")
+
+    smtp_connections = IntOption(SECTION, 'smtp_connections', 1,
+        """SMTP connections used in parallel by one delivery pass.
+        (tracnotify)""")
+
+    smtp_burst = IntOption(SECTION, 'smtp_burst', 0,
+        """For relays that throttle: send at most this many messages, then
+        pause `smtp_burst_pause` seconds. 0 means no limit. (tracnotify)""")
+
+    smtp_burst_pause = FloatOption(SECTION, 'smtp_burst_pause', 0,
+        """Seconds to pause after each burst of `smtp_burst` messages.
+        (tracnotify)""")
+
     outbox_batch_size = IntOption(SECTION, 'outbox_batch_size', 100,
         """Messages claimed and sent over one SMTP connection at a time.
         (tracnotify)""")
@@ -126,6 +144,10 @@ class NotifyConfig:
     retry_delay: int = 60
     poll_interval: int = 5
     batch_size: int = 100
+    lease_seconds: int = 300
+    smtp_connections: int = 1
+    smtp_burst: int = 0
+    smtp_burst_pause: float = 0.0
     base_url: str = ''
     errors: List[str] = field(default_factory=list)
 
@@ -194,6 +216,24 @@ class _Reader:
                 '>= %d' % low
             self.errors.append('[notification] %s = %d is out of range '
                                '(%s); using %d' % (name, value, span, default))
+            return default
+        return value
+
+    def number(self, name: str, default: float, low: float,
+               high: float) -> float:
+        raw = self.text(name, '')
+        if raw == '':
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.errors.append('[notification] %s = %r is not a number; '
+                               'using %s' % (name, raw, default))
+            return default
+        if not low <= value <= high:
+            self.errors.append('[notification] %s = %s is out of range '
+                               '(%s..%s); using %s' % (name, raw, low, high,
+                                                       default))
             return default
         return value
 
@@ -271,6 +311,10 @@ def load_config(env) -> NotifyConfig:
     c.retry_delay = r.integer('outbox_retry_delay', 60, 1, 86400)
     c.poll_interval = r.integer('outbox_poll_interval', 5, 1, 3600)
     c.batch_size = r.integer('outbox_batch_size', 100, 1, 10000)
+    c.lease_seconds = r.integer('outbox_lease_seconds', 300, 1, 86400)
+    c.smtp_connections = r.integer('smtp_connections', 1, 1, 64)
+    c.smtp_burst = r.integer('smtp_burst', 0, 0, 1000000)
+    c.smtp_burst_pause = r.number('smtp_burst_pause', 0.0, 0.0, 3600.0)
     c.base_url = (env.config.get('trac', 'base_url', '') or '').strip()
     if c.smtp_enabled and not (c.smtp_from or c.smtp_replyto):
         r.errors.append('[notification] neither smtp_from nor smtp_replyto '

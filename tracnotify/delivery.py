@@ -18,6 +18,7 @@ from trac.web.api import IRequestFilter
 from tracnotify import outbox
 from tracnotify.config import NotifyConfig, load_config
 from tracnotify.event import TicketEvent
+from tracnotify.throttle import Throttle
 from tracnotify.transports import Transport, create_transport
 
 
@@ -38,20 +39,28 @@ class PassReport:
 
 
 class Deliverer:
-    """Runs passes over the outbox of one environment."""
+    """Runs passes over the outbox of one environment.
+
+    Sending uses ``smtp_connections`` transports in parallel, each claiming
+    its own batches (claims are safe between threads, processes and
+    machines) and sharing one burst :class:`Throttle`.
+    """
 
     def __init__(self, env, config: Optional[NotifyConfig] = None,
                  transport: Optional[Transport] = None) -> None:
         self.env = env
         self.config = config or load_config(env)
         self.transport = transport or create_transport(self.config, env)
+        self._own_transport = transport is None
         self.log = env.log
+        self._report_lock = threading.Lock()
 
     def expand_events(self, report: PassReport, limit: int = 50) -> None:
         """Turn recorded events into messages."""
         from tracnotify.pipeline import build_messages
         while True:
-            claimed = outbox.claim_events(self.env, limit)
+            claimed = outbox.claim_events(self.env, limit,
+                                          self.config.lease_seconds)
             if not claimed:
                 return
             for event_id, attempts, payload in claimed:
@@ -73,37 +82,69 @@ class Deliverer:
                  progress: Optional[Callable[[PassReport], None]] = None,
                  stop: Optional[threading.Event] = None) -> None:
         """Send every message that is due, batch by batch."""
+        stop = stop or threading.Event()
+        throttle = Throttle(self.config.smtp_burst,
+                            self.config.smtp_burst_pause, stop)
+        connections = self.config.smtp_connections \
+            if self._own_transport else 1
+        if connections <= 1:
+            self._send_loop(self.transport, report, progress, stop, throttle)
+            return
+        transports = [self.transport] + [
+            create_transport(self.config, self.env)
+            for _ in range(connections - 1)]
+        threads = [threading.Thread(
+            target=self._send_loop, name='tracnotify-send-%d' % i,
+            args=(t, report, progress, stop, throttle))
+            for i, t in enumerate(transports)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _send_loop(self, transport: Transport, report: PassReport,
+                   progress, stop: threading.Event,
+                   throttle: Throttle) -> None:
         try:
-            while not (stop and stop.is_set()):
-                batch = outbox.claim_messages(self.env, self.config.batch_size)
+            while not stop.is_set():
+                allowed = throttle.take(self.config.batch_size)
+                if not allowed:
+                    return
+                batch = outbox.claim_messages(self.env, allowed,
+                                              self.config.lease_seconds)
                 if not batch:
                     return
-                results = self.transport.send(batch)
-                sent = [m.id for m, r in zip(batch, results) if r.ok]
-                outbox.mark_sent(self.env, sent)
-                report.sent += len(sent)
-                for message, result in zip(batch, results):
-                    if result.ok:
-                        continue
-                    state = outbox.mark_failed(
-                        self.env, message, result.error, result.permanent,
-                        self.config.max_attempts, self.config.retry_delay)
-                    if state == outbox.DEAD:
-                        report.dead += 1
-                    else:
-                        report.retrying += 1
-                    report.errors.append('%s: %s' % (message.recipient,
-                                                     result.error))
-                    self.log.warning('tracnotify: mail to %s about #%s %s: '
-                                     '%s', message.recipient, message.ticket,
-                                     'is dead' if state == outbox.DEAD else
-                                     'will be retried', result.error)
+                results = transport.send(batch)
+                self._record(batch, results, report)
                 if progress:
                     progress(report)
                 if not any(r.ok or r.permanent for r in results):
                     return  # server unreachable: stop hammering it
         finally:
-            self.transport.close()
+            transport.close()
+
+    def _record(self, batch, results, report: PassReport) -> None:
+        sent = [m.id for m, r in zip(batch, results) if r.ok]
+        outbox.mark_sent(self.env, sent)
+        with self._report_lock:
+            report.sent += len(sent)
+        for message, result in zip(batch, results):
+            if result.ok:
+                continue
+            state = outbox.mark_failed(
+                self.env, message, result.error, result.permanent,
+                self.config.max_attempts, self.config.retry_delay)
+            with self._report_lock:
+                if state == outbox.DEAD:
+                    report.dead += 1
+                else:
+                    report.retrying += 1
+                report.errors.append('%s: %s' % (message.recipient,
+                                                 result.error))
+            self.log.warning('tracnotify: mail to %s about #%s %s: %s',
+                             message.recipient, message.ticket,
+                             'is dead' if state == outbox.DEAD else
+                             'will be retried', result.error)
 
     def run_once(self, progress=None, stop=None) -> PassReport:
         """Expand pending events, then send what is due."""

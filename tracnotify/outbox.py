@@ -100,24 +100,45 @@ def add_event(env, event: TicketEvent) -> None:
 def claim_events(env, limit: int, lease_seconds: int = LEASE_SECONDS
                  ) -> List[tuple]:
     """Lease up to *limit* pending events: ``[(id, attempts, payload)]``."""
-    token = new_token()
     now = now_us()
-    with env.db_transaction as db:
-        ids = [row[0] for row in db("""
-            SELECT id FROM tracnotify_event
-            WHERE state=%s AND (lease_until IS NULL OR lease_until<%s)
-            ORDER BY id LIMIT %s""", (PENDING, now, limit))]
-        if not ids:
-            return []
-        db("""
-            UPDATE tracnotify_event SET lease_owner=%s, lease_until=%s
-            WHERE id IN ({}) AND state=%s
-            AND (lease_until IS NULL OR lease_until<%s)
-            """.format(','.join(['%s'] * len(ids))),
-           [token, now + lease_seconds * 1000000] + ids + [PENDING, now])
+    token = _claim(env, 'tracnotify_event',
+                   'state=%s AND (lease_until IS NULL OR lease_until<%s)',
+                   [PENDING, now], 'id', limit, lease_seconds, now)
+    if not token:
+        return []
     return env.db_query("""
         SELECT id, attempts, payload FROM tracnotify_event
         WHERE lease_owner=%s ORDER BY id""", (token,))
+
+
+def _is_postgres(env) -> bool:
+    from trac.db.api import DatabaseManager
+    return DatabaseManager(env).connection_uri.startswith('postgres')
+
+
+def _claim(env, table: str, where: str, params: list, order: str,
+           limit: int, lease_seconds: int, now: int) -> Optional[str]:
+    """Lease up to *limit* rows of *table* matching *where*; returns the
+    lease token, or None when nothing was claimable.
+
+    PostgreSQL skips rows that other workers are claiming at the same
+    moment (``FOR UPDATE SKIP LOCKED``); elsewhere the conditional
+    ``UPDATE`` re-checks the lease, so a row claimed by someone else between
+    our SELECT and UPDATE is simply not ours.
+    """
+    token = new_token()
+    lock = ' FOR UPDATE SKIP LOCKED' if _is_postgres(env) else ''
+    with env.db_transaction as db:
+        ids = [row[0] for row in db(
+            'SELECT id FROM {} WHERE {} ORDER BY {} LIMIT %s{}'.format(
+                table, where, order, lock), params + [limit])]
+        if not ids:
+            return None
+        db("""UPDATE {} SET lease_owner=%s, lease_until=%s
+              WHERE id IN ({}) AND {}""".format(
+            table, ','.join(['%s'] * len(ids)), where),
+           [token, now + lease_seconds * 1000000] + ids + params)
+    return token
 
 
 def complete_event(env, event_id: int, messages: Iterable[NewMessage]) -> int:
@@ -162,22 +183,14 @@ def fail_event(env, event_id: int, attempts: int, error: str,
 def claim_messages(env, limit: int, lease_seconds: int = LEASE_SECONDS
                    ) -> List[OutgoingMessage]:
     """Lease up to *limit* messages that are due."""
-    token = new_token()
     now = now_us()
-    with env.db_transaction as db:
-        ids = [row[0] for row in db("""
-            SELECT id FROM tracnotify_message
-            WHERE state=%s AND next_attempt<=%s
-            AND (lease_until IS NULL OR lease_until<%s)
-            ORDER BY next_attempt, id LIMIT %s""", (PENDING, now, now, limit))]
-        if not ids:
-            return []
-        db("""
-            UPDATE tracnotify_message SET lease_owner=%s, lease_until=%s
-            WHERE id IN ({}) AND state=%s
-            AND (lease_until IS NULL OR lease_until<%s)
-            """.format(','.join(['%s'] * len(ids))),
-           [token, now + lease_seconds * 1000000] + ids + [PENDING, now])
+    token = _claim(env, 'tracnotify_message',
+                   'state=%s AND next_attempt<=%s '
+                   'AND (lease_until IS NULL OR lease_until<%s)',
+                   [PENDING, now, now], 'next_attempt, id', limit,
+                   lease_seconds, now)
+    if not token:
+        return []
     rows = env.db_query("""
         SELECT {} FROM tracnotify_message
         WHERE lease_owner=%s ORDER BY id""".format(', '.join(_MESSAGE_COLUMNS)),
