@@ -108,9 +108,11 @@ class SmtpTransport(Transport):
             error = 'recipient refused: %s' % _reply_text(code, text)
             return SendResult(False, error, _is_permanent(code))
         except smtplib.SMTPSenderRefused as e:
+            # about our side (STARTTLS or AUTH required, smtp_from not
+            # allowed), not this recipient: retried until fixed or max attempts
             error = 'sender %s refused: %s' % (
                 e.sender, _reply_text(e.smtp_code, e.smtp_error))
-            return SendResult(False, error, _is_permanent(e.smtp_code))
+            return SendResult.retry(error)
         except smtplib.SMTPDataError as e:
             error = 'message refused: %s' % _reply_text(e.smtp_code,
                                                          e.smtp_error)
