@@ -25,6 +25,8 @@ ROLE_OPTIONS = ('always_notify_reporter', 'always_notify_owner',
                 'always_notify_updater')
 
 _address_re = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+$")
+#: a name without domain, completed by smtp_default_domain (as in Trac)
+_bare_name_re = re.compile(r"^[-A-Za-z0-9!*+/=_.]+$")
 
 
 class TracnotifyOptions(Component):
@@ -250,7 +252,7 @@ class _Reader:
 
     def address(self, name: str, default: str) -> str:
         raw = self.text(name, default)
-        if raw and '@' in raw and not _address_re.match(raw):
+        if raw and not (_address_re.match(raw) or _bare_name_re.match(raw)):
             self.errors.append('[notification] %s = %r is not an e-mail '
                                'address; ignored' % (name, raw))
             return ''
@@ -265,8 +267,12 @@ def load_config(env) -> NotifyConfig:
     c.smtp_server = r.text('smtp_server', 'localhost') or 'localhost'
     c.smtp_use_ssl = r.boolean('smtp_use_ssl', False)
     c.use_tls = r.boolean('use_tls', False)
-    c.smtp_port = r.integer('smtp_port', SMTPS_PORT if c.smtp_use_ssl else 25,
-                            1, 65535)
+    if c.smtp_use_ssl and not env.config.has_option(SECTION, 'smtp_port',
+                                                    defaults=False):
+        c.smtp_port = SMTPS_PORT      # Trac's own default (25) is for SMTP
+    else:
+        c.smtp_port = r.integer('smtp_port',
+                                SMTPS_PORT if c.smtp_use_ssl else 25, 1, 65535)
     if c.use_tls and c.smtp_use_ssl:
         r.errors.append('[notification] use_tls (STARTTLS) and smtp_use_ssl '
                         '(SMTPS) cannot both be on; using SMTPS')
