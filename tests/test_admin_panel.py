@@ -346,3 +346,26 @@ def test_panel_files_exist():
     import tracnotify.admin as admin
     panel_dir = os.path.dirname(admin.__file__)
     assert os.path.isfile(os.path.join(panel_dir, 'htdocs', 'admin.css'))
+
+
+def test_transport_options_are_on_the_form_and_validated(env, tmp_path):
+    _req, _t, data, _m = call(env, 'settings')
+    names = [f.name for g in data['groups'] for f in g.fields]
+    assert 'mail_transport' in names and 'sendmail_args' in names
+    _req, _t, data, _m = call(env, 'settings', method='POST',
+                              smtp_enabled='true', delivery='worker',
+                              smtp_from='trac@example.org',
+                              mail_transport='carrier-pigeon')
+    fields = {f.name: f for g in data['groups'] for f in g.fields}
+    assert 'not one of' in fields['mail_transport'].error
+
+
+def test_test_mail_through_the_directory_transport(make_env, tmp_path):
+    env = make_env(mail_transport='directory',
+                   mail_directory=str(tmp_path / 'mail'))
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    _req, _t, data, _m = call(env, 'test', method='POST',
+                              address='tester@example.net')
+    assert data['outcome'].ok, data['outcome'].error
+    files = os.listdir(tmp_path / 'mail')
+    assert len(files) == 1

@@ -27,6 +27,7 @@ from tracnotify import admin_settings, outbox, queue_admin, stats
 from tracnotify.config import load_config
 from tracnotify.testsend import make_transport, send_test
 from tracnotify.translation import _
+from tracnotify.transports.options import load_transport_options
 
 CATEGORY = 'notification'
 PER_PAGE = 25
@@ -76,7 +77,8 @@ class NotifyAdminPanel(Component):
         groups = admin_settings.build_fields(self.config)
         if req.method == 'POST':
             values = admin_settings.parse_form(groups, req.args)
-            warnings = admin_settings.validate(groups, self.config, values)
+            warnings = admin_settings.validate(groups, self.config, values,
+                                              self.env.path)
             if admin_settings.has_errors(groups):
                 add_warning(req, _('Your changes have not been saved: '
                                    'please correct the fields marked in '
@@ -120,8 +122,9 @@ class NotifyAdminPanel(Component):
         chart = stats.chart(counts)
         labels = [(bar.x, self._time(req, bar.hour.start, '%H:%M'))
                   for i, bar in enumerate(chart.bars) if i % 6 == 0]
+        errors = config.errors + load_transport_options(self.env).errors
         return {
-            'config': config, 'transport': transport,
+            'config': config, 'transport': transport, 'errors': errors,
             'counts': outbox.counts(self.env),
             'last_error': last and {'when': self._time(req, last[0]),
                                     'recipient': last[1],

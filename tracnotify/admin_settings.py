@@ -18,6 +18,7 @@ from trac.core import ComponentMeta
 from tracnotify.config import MIME_ENCODINGS, ROLE_OPTIONS, SECTION, load_config
 from tracnotify.message import AddressError, make_address
 from tracnotify.translation import N_
+from tracnotify.transports.options import TRANSPORTS, load_transport_options
 
 PASSWORD = 'smtp_password'
 CLEAR_PASSWORD = 'smtp_password_clear'
@@ -34,9 +35,15 @@ GROUPS: List[Tuple[str, List[str]]] = [
                         'ignore_domains', 'admit_domains'] +
      list(ROLE_OPTIONS)),
     (N_('Message'), ['mime_encoding']),
+    (N_('Outgoing method'), ['mail_transport', 'sendmail_path',
+                             'sendmail_args', 'sendmail_recipients',
+                             'sendmail_timeout', 'mail_directory',
+                             'mail_database', 'console_output']),
     (N_('Delivery'), ['delivery', 'outbox_max_attempts',
                       'outbox_retry_delay', 'outbox_poll_interval',
-                      'outbox_batch_size']),
+                      'outbox_batch_size', 'outbox_lease_seconds',
+                      'smtp_connections', 'smtp_burst',
+                      'smtp_burst_pause']),
 ]
 OTHER_GROUP = N_('Other tracnotify options')
 ADDRESS_OPTIONS = ('smtp_from', 'smtp_replyto')
@@ -87,6 +94,8 @@ def _kind(name: str, option: Optional[Option]) -> Tuple[str, Tuple[str, ...]]:
         return 'password', ()
     if name in ROLE_OPTIONS:
         return 'tristate', ('', 'true', 'false')
+    if name == 'mail_transport':
+        return 'choice', ('',) + TRANSPORTS
     if name == 'mime_encoding':
         return 'choice', tuple(e for e in MIME_ENCODINGS
                                if e != 'quoted-printable')
@@ -128,6 +137,8 @@ def build_fields(config) -> List[Group]:
     for group, names in zip(groups, names_per_group):
         for name in names:
             option = _registry(name)
+            if option is None:
+                continue
             kind, choices = _kind(name, option)
             group.fields.append(Field(
                 name=name, kind=kind, choices=choices,
@@ -192,8 +203,11 @@ class _Overlay:
 
 
 class _EnvView:
-    def __init__(self, config) -> None:
+    """Just enough of an Environment for the config loaders."""
+
+    def __init__(self, config, path: str = '') -> None:
         self.config = config
+        self.path = path
 
 
 _error_re = re.compile(r'^\[notification\] (\w+)')
@@ -212,12 +226,15 @@ def _field_for(error: str, names) -> Optional[str]:
 
 
 def validate(groups: List[Group], config,
-             values: Mapping[str, Optional[str]]) -> List[str]:
+             values: Mapping[str, Optional[str]], env_path: str = ''
+             ) -> List[str]:
     """Check *values*; errors go on the fields, the rest (e.g. ``[trac]
     base_url`` unset) is returned as warnings that do not block saving."""
     fields = all_fields(groups)
     warnings = []
-    for error in load_config(_EnvView(_Overlay(config, values))).errors:
+    view = _EnvView(_Overlay(config, values), env_path)
+    errors = load_config(view).errors + load_transport_options(view).errors
+    for error in errors:
         name = _field_for(error, fields)
         if name:
             message = _suffix_re.sub('', error)

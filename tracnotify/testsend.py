@@ -26,7 +26,7 @@ from tracnotify.message import (
     make_address,
 )
 from tracnotify.outbox import OutgoingMessage
-from tracnotify.transports import create_transport
+from tracnotify.transports import UnusableTransport, create_transport
 
 #: stages of a test, in order
 STAGES = ('address', 'config', 'connect', 'tls', 'auth', 'send')
@@ -167,6 +167,9 @@ def send_test(env, address: str,
         outcome.error = str(e)
         return outcome
     outcome.transport = transport.describe()
+    if isinstance(transport, UnusableTransport):
+        outcome.error = transport.error
+        return outcome
     try:
         if hasattr(transport, 'connect'):
             outcome.stage = 'connect'
