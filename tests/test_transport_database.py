@@ -3,6 +3,7 @@
 
 import importlib.util
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -143,6 +144,17 @@ def test_relay_schema_is_the_transport_schema():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.SCHEMA == database.SCHEMA
+
+
+def test_documented_schema_is_the_schema():
+    with open(os.path.join(ROOT, 'docs', 'transports.md')) as f:
+        doc = f.read()
+    block = doc[doc.index('```sql') + 6:doc.index('-- PRAGMA')]
+
+    def strip(sql):
+        return ' '.join(re.sub(r'--[^\n]*', '', sql).split())
+
+    assert strip(block) == strip(database.SCHEMA)
 
 
 def test_relay_sends_each_message_once(tmp_path):

@@ -82,6 +82,8 @@ class SendmailTransport(Transport):
             if refused:
                 return refused
         argv = self.command(message.sender, message.recipient)
+        if self.log is not None:
+            self.log.debug('tracnotify: running %s', argv)
         return self.run(argv, native_line_ends(message.data))
 
     def _check_headers(self, message: OutgoingMessage
