@@ -10,6 +10,7 @@ Importing this package registers its Trac components.
 
 from tracnotify import (  # noqa: F401  (Trac component registration)
     admin,
+    attachments,
     commands,
     config,
     distributor,

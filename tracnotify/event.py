@@ -16,7 +16,10 @@ CREATED = 'ticket_created'
 CHANGED = 'ticket_changed'
 COMMENT = 'ticket_comment'
 DELETED = 'ticket_deleted'
-KINDS = (CREATED, CHANGED, COMMENT, DELETED)
+ATTACHMENT_ADDED = 'attachment_added'
+ATTACHMENT_DELETED = 'attachment_deleted'
+ATTACHMENT_KINDS = (ATTACHMENT_ADDED, ATTACHMENT_DELETED)
+KINDS = (CREATED, CHANGED, COMMENT, DELETED) + ATTACHMENT_KINDS
 
 
 def _dump_value(value: Any) -> Any:
@@ -44,11 +47,20 @@ class TicketEvent:
     comment: str = ''
     cnum: Optional[int] = None     # comment number of the change
     old_comment: Optional[str] = None  # for an edited comment
+    # attachment events only (absent from older payloads)
+    filename: Optional[str] = None
+    attachment_description: str = ''
+    attachment_author: str = ''
 
     @property
     def datetime(self) -> datetime:
         """The change time as an aware ``datetime``."""
         return from_utimestamp(self.time)
+
+    @property
+    def is_attachment(self) -> bool:
+        """Whether a file was attached to or removed from the ticket."""
+        return self.kind in ATTACHMENT_KINDS
 
     @property
     def field_changes(self) -> Dict[str, Dict[str, Any]]:
@@ -69,6 +81,8 @@ class TicketEvent:
     def from_json(cls, text: str) -> 'TicketEvent':
         """Inverse of :meth:`to_json`."""
         data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
         data['values'] = {k: _load_value(v)
                           for k, v in data['values'].items()}
         data['old_values'] = {k: _load_value(v)

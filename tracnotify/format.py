@@ -20,7 +20,14 @@ from trac.util.text import jinja2template, text_width, wrap
 from trac.util.translation import deactivate, reactivate
 from trac.web.chrome import Chrome
 
-from tracnotify.event import CHANGED, COMMENT, CREATED, DELETED, TicketEvent
+from tracnotify.event import (
+    ATTACHMENT_ADDED,
+    CHANGED,
+    COMMENT,
+    CREATED,
+    DELETED,
+    TicketEvent,
+)
 from tracnotify.translation import _
 
 COLS = 75
@@ -147,7 +154,10 @@ class TicketMailFormatter:
             'description': description,
             'changes_body': changes_body,
             'changes_descr': changes_descr,
-            'author': self._format_author(event.author),
+            'author': self._format_author(event.attachment_author
+                                          if event.is_attachment
+                                          else event.author),
+            'filename': event.filename,
             'comment': comment,
             'cnum': event.cnum,
             'link': link,
@@ -193,7 +203,19 @@ class TicketMailFormatter:
                    if x and x not in newcc]
         return added, removed
 
+    def _format_attachment_change(self, event: TicketEvent) -> str:
+        """Trac's ``_format_plaintext_attachment`` changes block."""
+        body = wrap(' * Attachment "%s" %s.' % (
+            event.filename, 'added' if event.kind == ATTACHMENT_ADDED
+            else 'removed'), COLS, ' ', ' ', '\n', self.ambiwidth) + '\n'
+        if event.attachment_description:
+            body += '\n' + wrap(event.attachment_description, COLS, ' ',
+                                 ' ', '\n', self.ambiwidth)
+        return body
+
     def _format_changes(self, event: TicketEvent) -> Tuple[str, str]:
+        if event.is_attachment:
+            return self._format_attachment_change(event), ''
         if event.kind not in (CHANGED, COMMENT):
             return '', ''
         changes_body = ''

@@ -9,7 +9,7 @@ from trac.notification.mail import create_message_id
 from trac.ticket.model import Ticket
 
 from tracnotify.config import NotifyConfig
-from tracnotify.event import CREATED, TicketEvent
+from tracnotify.event import ATTACHMENT_DELETED, CREATED, TicketEvent
 from tracnotify.format import TicketMailFormatter
 from tracnotify.message import MailHeaders, build_copies, encode_shared_part
 from tracnotify.outbox import NewMessage
@@ -47,6 +47,8 @@ def thread_ids(env, config: NotifyConfig, event: TicketEvent):
     root = create_message_id(env, target, from_email, None, more)
     if event.kind == CREATED:
         return root, None
+    if event.is_attachment:  # distinct from a ticket change at that time
+        more += '.%s.%s' % (event.kind, event.filename)
     msgid = create_message_id(env, target, from_email, event.datetime,
                               more + '.' + event.kind
                               if event.old_comment is not None else more)
@@ -76,6 +78,9 @@ def sender_address(env, config: NotifyConfig, event: TicketEvent) -> str:
 def build_messages(env, config: NotifyConfig,
                    event: TicketEvent) -> List[NewMessage]:
     """Every message that *event* produces, one per recipient."""
+    if event.kind == ATTACHMENT_DELETED and not env.db_query(
+            'SELECT id FROM ticket WHERE id=%s', (event.ticket_id,)):
+        return []  # removed with its ticket: the ticket_deleted mail says so
     if event.cnum is None and event.kind != CREATED:
         event.cnum = comment_number(env, event)
     ticket = snapshot_ticket(env, event)

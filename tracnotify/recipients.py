@@ -30,7 +30,7 @@ from trac.ticket.notification import TicketChangeEvent
 from trac.util import lazy
 
 from tracnotify.config import NotifyConfig
-from tracnotify.event import CREATED, TicketEvent
+from tracnotify.event import ATTACHMENT_ADDED, ATTACHMENT_DELETED, CREATED, TicketEvent
 from tracnotify.message import AddressError, Recipient, make_address
 
 #: Trac subscriber class -> reason shown in X-Trac-Notification-Reason
@@ -57,7 +57,9 @@ Rule = Tuple[str, str, Optional[str], int, Optional[str], int, str]
 
 def trac_event(event: TicketEvent, ticket) -> TicketChangeEvent:
     """The equivalent Trac ``TicketChangeEvent`` for Trac's subscribers."""
-    category = 'created' if event.kind == CREATED else 'changed'
+    category = {CREATED: 'created', ATTACHMENT_ADDED: 'attachment added',
+                ATTACHMENT_DELETED: 'attachment deleted'}.get(event.kind,
+                                                              'changed')
     return TicketChangeEvent(category, ticket, event.datetime, event.author,
                              event.comment,
                              changes={'fields': event.field_changes})
