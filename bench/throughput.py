@@ -41,8 +41,12 @@ def fill_outbox(env, recipients: int, changes: int) -> None:
 def baseline_build_rate(env, count: int = 1000) -> float:
     """Messages/s when each message is built from scratch (email package)."""
     from tracnotify.config import load_config
-    from tracnotify.message import (MailHeaders, Recipient, build_copies,
-                                    encode_shared_part)
+    from tracnotify.message import (
+        MailHeaders,
+        Recipient,
+        build_copies,
+        encode_shared_part,
+    )
     config = load_config(env)
     body = 'Lorem ipsum dolor sit amet. ' * 80
     headers = MailHeaders('Trac', 'trac@example.org', 'trac@example.org',

@@ -16,8 +16,32 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests.support.envs import make_stub_env  # noqa: E402
 from tests.support.smtp_sink import SmtpSink  # noqa: E402
 
-PG_URI = os.environ.get('TRACNOTIFY_PG_URI', '')
+
+def _private_schema(uri: str) -> str:
+    """The same server and database, in a schema of this test run's own, so
+    that runs side by side do not share tables."""
+    if not uri:
+        return ''
+    return '%s?schema=tracnotify_test_%d' % (uri.split('?', 1)[0],
+                                             os.getpid())
+
+
+PG_URI = _private_schema(os.environ.get('TRACNOTIFY_PG_URI', ''))
 BACKENDS = ['sqlite'] + (['postgres'] if PG_URI else [])
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _drop_private_schema():
+    yield
+    if PG_URI:
+        import psycopg2
+        base = PG_URI.split('?', 1)[0]
+        schema = PG_URI.split('schema=', 1)[1]
+        conn = psycopg2.connect(base)
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute('DROP SCHEMA IF EXISTS "%s" CASCADE' % schema)
+        conn.close()
 
 
 @pytest.fixture(params=BACKENDS)

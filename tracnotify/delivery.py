@@ -150,6 +150,11 @@ class Deliverer:
         """Expand pending events, then send what is due."""
         report = PassReport()
         if not self.config.can_send:
+            report.errors.append(
+                'smtp_enabled is false in [notification]'
+                if not self.config.smtp_enabled else
+                'neither smtp_from nor smtp_replyto is set in [notification]')
+            self.log.info('tracnotify: nothing sent: %s', report.errors[-1])
             return report
         self.expand_events(report)
         self.send_due(report, progress, stop)
@@ -207,6 +212,9 @@ class DeliveryService(Component):
             thread.join(timeout)
 
     def _ensure_thread(self) -> None:
+        from trac.db.api import DatabaseManager
+        if DatabaseManager(self.env).connection_uri.endswith(':memory:'):
+            return  # one in-memory SQLite connection cannot be shared
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return

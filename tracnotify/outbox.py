@@ -56,7 +56,7 @@ class OutgoingMessage:
 
     @property
     def data(self) -> bytes:
-        """The message in RFC 5322 form, CRLF line ends not required."""
+        """The message in RFC 5322 form, with CRLF line ends."""
         return self.message.encode('utf-8')
 
 
@@ -278,20 +278,24 @@ def last_error(env) -> Optional[tuple]:
 
 
 def retry_now(env, message_ids: Optional[Iterable[int]] = None) -> int:
-    """Make dead or waiting messages due now; all of them when no ids."""
+    """Make dead or waiting messages due now (all of them when no ids are
+    given); returns how many rows changed."""
     now = now_us()
     with env.db_transaction as db:
+        cursor = db.cursor()
         if message_ids is None:
-            cursor = db.cursor()
             cursor.execute("""
                 UPDATE tracnotify_message
                 SET state=%s, next_attempt=%s, attempts=0, updated=%s
-                WHERE state IN (%s, %s)""", (PENDING, now, now, PENDING, DEAD))
+                WHERE state=%s OR (state=%s AND attempts>0)""",
+                           (PENDING, now, now, DEAD, PENDING))
             return cursor.rowcount
-        ids = list(message_ids)
-        db.executemany("""
-            UPDATE tracnotify_message
-            SET state=%s, next_attempt=%s, attempts=0, updated=%s
-            WHERE id=%s AND state IN (%s, %s)""",
-                       [(PENDING, now, now, i, PENDING, DEAD) for i in ids])
-        return len(ids)
+        changed = 0
+        for message_id in message_ids:
+            cursor.execute("""
+                UPDATE tracnotify_message
+                SET state=%s, next_attempt=%s, attempts=0, updated=%s
+                WHERE id=%s AND state IN (%s, %s)""",
+                           (PENDING, now, now, message_id, PENDING, DEAD))
+            changed += max(cursor.rowcount, 0)
+        return changed
