@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from typing import Dict, Optional
 
 from tests.support.smtp_sink import free_port
@@ -137,6 +138,45 @@ class WebClient:
         with self.opener.open(self.base + path, data, timeout=60) as r:
             self.last_url = r.geturl()
             return r.read().decode('utf-8')
+
+    def post_multipart(self, path: str, fields: Dict[str, str],
+                       files: Dict[str, tuple]) -> str:
+        """POST a ``multipart/form-data`` form, like a file upload;
+        *files* maps a field name to ``(filename, bytes, content_type)``."""
+        boundary = 'tracnotify-%s' % uuid.uuid4().hex
+        fields = dict(fields)
+        fields['__FORM_TOKEN'] = self.form_token()
+        parts = []
+        for name, value in fields.items():
+            parts.append(('--%s\r\nContent-Disposition: form-data; '
+                          'name="%s"\r\n\r\n%s\r\n' % (boundary, name, value)
+                          ).encode('utf-8'))
+        for name, (filename, content, ctype) in files.items():
+            parts.append(('--%s\r\nContent-Disposition: form-data; '
+                          'name="%s"; filename="%s"\r\nContent-Type: %s'
+                          '\r\n\r\n' % (boundary, name, filename, ctype)
+                          ).encode('utf-8') + content + b'\r\n')
+        parts.append(('--%s--\r\n' % boundary).encode('ascii'))
+        request = urllib.request.Request(
+            self.base + path, b''.join(parts),
+            {'Content-Type': 'multipart/form-data; boundary=%s' % boundary})
+        with self.opener.open(request, timeout=60) as r:
+            self.last_url = r.geturl()
+            return r.read().decode('utf-8')
+
+    def attach_file(self, ticket_id: int, filename: str, content: bytes,
+                    description: str = '') -> str:
+        """Upload a file to a ticket through Trac's attachment form."""
+        return self.post_multipart(
+            '/attachment/ticket/%d/?action=new' % ticket_id,
+            {'action': 'new', 'realm': 'ticket', 'id': str(ticket_id),
+             'description': description},
+            {'attachment': (filename, content, 'text/plain')})
+
+    def delete_attachment(self, ticket_id: int, filename: str) -> str:
+        """Remove a ticket's file through Trac's delete confirmation."""
+        return self.post('/attachment/ticket/%d/%s' % (
+            ticket_id, urllib.parse.quote(filename)), {'action': 'delete'})
 
     def form_token(self) -> str:
         for cookie in self.cookies:
