@@ -13,6 +13,7 @@ from tracnotify.config import load_config
 from tracnotify.event import TicketEvent
 from tracnotify.format import TicketMailFormatter
 from tracnotify.pipeline import build_messages, snapshot_ticket
+from tracnotify.unsubscribe import footer
 
 TEXT = 'Grüße 日本語 ✓'
 
@@ -116,7 +117,7 @@ def test_mime_encoding_decodes_back(env_for, sink, encoding, cte):
                                         policy=email.policy.default)
     # MIME text travels with CRLF line ends; the text itself is the same
     body = reparsed.get_content().replace('\r\n', '\n')
-    assert body == rendered_body(env) + '\n'
+    assert body == rendered_body(env) + footer(env) + '\n'
     assert body.startswith('#1: ' + TEXT + '\n')
     assert '\n ' + TEXT + ' — ' + TEXT + '\n' in body
     assert reparsed['Subject'] == '[Test Project] #1: ' + TEXT

@@ -16,5 +16,7 @@ from tracnotify import (  # noqa: F401  (Trac component registration)
     distributor,
     listener,
     schema,
+    unsubscribe_web,
+    watch,
     worker,
 )

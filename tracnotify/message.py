@@ -34,6 +34,11 @@ class Recipient:
     visibility: str = 'to'       # to | cc | bcc (bcc: never shown)
     sid: Optional[str] = None
     authenticated: bool = False
+    #: personal one-click link (List-Unsubscribe), see tracnotify.unsubscribe
+    unsubscribe_url: Optional[str] = None
+    #: the language and format of this copy (see tracnotify.userprefs)
+    language: str = 'en'
+    format: str = 'text'         # text | html | both
 
 
 @dataclass
@@ -128,6 +133,20 @@ def personal_headers(recipient: Recipient,
     else:
         msg['To'] = make_address(recipient.address)
     msg['X-Trac-Notification-Reason'] = recipient.reason
+    return msg.as_bytes().split(b'\r\n\r\n', 1)[0] + b'\r\n' + \
+        _unsubscribe_headers(recipient)
+
+
+def _unsubscribe_headers(recipient: Recipient) -> bytes:
+    """List-Unsubscribe (RFC 2369) with one-click POST (RFC 8058).  A URL
+    is one word: written on one line of up to 998 octets rather than
+    folded into encoded-words that mail clients would not understand."""
+    url = recipient.unsubscribe_url
+    if not url or not url.isascii() or len(url) > 900:
+        return b''
+    msg = EmailMessage(policy=SMTP.clone(max_line_length=998))
+    msg['List-Unsubscribe'] = '<%s>' % url
+    msg['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click'
     return msg.as_bytes().split(b'\r\n\r\n', 1)[0] + b'\r\n'
 
 

@@ -14,6 +14,7 @@ from tracnotify.format import TicketMailFormatter
 from tracnotify.message import MailHeaders, build_copies, encode_shared_part
 from tracnotify.outbox import NewMessage
 from tracnotify.recipients import RecipientResolver
+from tracnotify.unsubscribe import footer, list_id, with_unsubscribe_links
 
 
 def snapshot_ticket(env, event: TicketEvent) -> Ticket:
@@ -102,8 +103,11 @@ def build_messages(env, config: NotifyConfig,
                ('X-Trac-Realm', 'ticket'),
                ('X-Trac-Ticket-ID', str(event.ticket_id)),
                ('X-Trac-Ticket-URL', rendered.link),
-               ('X-Trac-Notification-Type', event.kind)))
-    shared = encode_shared_part(headers, rendered.body, config)
+               ('X-Trac-Notification-Type', event.kind),
+               ('List-Id', list_id(env))))
+    shared = encode_shared_part(headers, rendered.body + footer(env), config)
+    # personal one-click unsubscribe links, made here in the worker
+    recipients = with_unsubscribe_links(env, recipients)
     return [NewMessage(ticket=event.ticket_id, kind=event.kind, msgid=msgid,
                        sender=config.envelope_from,
                        recipient=recipient.address, reason=recipient.reason,

@@ -32,6 +32,8 @@ from trac.util import lazy
 from tracnotify.config import NotifyConfig
 from tracnotify.event import ATTACHMENT_ADDED, ATTACHMENT_DELETED, CREATED, TicketEvent
 from tracnotify.message import AddressError, Recipient, make_address
+from tracnotify.unsubscribe import drop_suppressed
+from tracnotify.userprefs import MailChoices, load_choices, site_defaults, wants_mail
 
 #: Trac subscriber class -> reason shown in X-Trac-Notification-Reason
 REASONS = {
@@ -40,6 +42,7 @@ REASONS = {
     'CarbonCopySubscriber': 'cc',
     'TicketUpdaterSubscriber': 'updater',
     'TicketPreviousUpdatersSubscriber': 'previous_updater',
+    'TicketWatchSubscriber': 'watcher',      # tracnotify.watch
 }
 #: always_notify_<role> -> the subscriber class that role stands for
 ROLE_CLASSES = {
@@ -85,12 +88,65 @@ class RecipientResolver:
         for klass, sid, auth, addr in winners:
             self._add(chosen, sid, auth, addr, REASONS.get(klass,
                                                            'subscribed'))
+        self._apply_choices(chosen, event)  # before always_cc/bcc: they stay
         for entry in self.config.smtp_always_cc:
             self._add_configured(chosen, entry, 'always_cc',
                                  'cc' if self.config.use_public_cc else 'to')
         for entry in self.config.smtp_always_bcc:
             self._add_configured(chosen, entry, 'always_bcc', 'bcc')
-        return [r for r in chosen.values() if self._may_view(r, event)]
+        self._set_language_and_format(chosen)
+        return drop_suppressed(self.env, [r for r in chosen.values()
+                                          if self._may_view(r, event)])
+
+    # Each person's own choices (Preferences -> Notifications)
+
+    @lazy
+    def choices(self) -> Dict[str, MailChoices]:
+        """Choices of the users seen so far (filled by _apply_choices)."""
+        return {}
+
+    def _choices_for(self, sids) -> None:
+        missing = [s for s in sids if s and s not in self.choices]
+        if missing:
+            self.choices.update(load_choices(self.env, self.config, missing))
+
+    def _apply_choices(self, chosen: Dict[str, Recipient],
+                       event: TicketEvent) -> None:
+        """Drop whoever does not want this event (their chosen events, their
+        own changes); their choice wins over ``always_notify_*``."""
+        author = event.author or ''
+        self._choices_for([r.sid for r in chosen.values()
+                           if r.authenticated] + [author])
+        own = self.choices.get(author)
+        if own is not None and own.own_changes and \
+                'own_changes' in own.explicit and \
+                self.config.forced_roles.get('updater') is False and \
+                self._user_rule(author, 1, ROLE_CLASSES['updater']) != \
+                'never' and \
+                not any(r.sid == author for r in chosen.values()):
+            self._add(chosen, author, 1, None, 'updater')
+        defaults = site_defaults(self.env, self.config)
+        for key, recipient in list(chosen.items()):
+            if recipient.sid and recipient.authenticated:
+                choices = self.choices.get(recipient.sid, defaults)
+                me = (recipient.sid, recipient.address)
+            else:
+                choices, me = defaults, (recipient.address,)
+            if not wants_mail(choices, event, me):
+                self.log.debug('tracnotify: %s does not want %s mail of '
+                               'ticket #%s', recipient.address, event.kind,
+                               event.ticket_id)
+                del chosen[key]
+
+    def _set_language_and_format(self, chosen: Dict[str, Recipient]) -> None:
+        self._choices_for([r.sid for r in chosen.values()
+                           if r.authenticated])
+        defaults = site_defaults(self.env, self.config)
+        for key, recipient in chosen.items():
+            choices = self.choices.get(recipient.sid, defaults) \
+                if recipient.authenticated else defaults
+            chosen[key] = replace(recipient, language=choices.language,
+                                  format=choices.format)
 
     # Trac's subscriptions
 

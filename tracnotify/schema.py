@@ -12,7 +12,7 @@ from trac.db.schema import Column, Index, Table
 from tracnotify.translation import register_domain
 
 SCHEMA_NAME = 'tracnotify_version'
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: ``[components]`` rule written on upgrade: Trac's own e-mail distributor
 #: is replaced by :class:`tracnotify.distributor.OutboxDistributor`.
@@ -62,6 +62,32 @@ SCHEMA = [
     ],
 ]
 
+#: Version 2: unsubscribe tokens and the never-mail list
+#: (:mod:`tracnotify.unsubscribe`).
+SCHEMA_V2 = [
+    # One row per personal List-Unsubscribe link: only the SHA-256 of the
+    # token is kept.
+    Table('tracnotify_unsub_token', key='token_hash')[
+        Column('token_hash'),
+        Column('address'),
+        Column('created', type='int64'),
+        Index(['created']),
+    ],
+    # Addresses that get no mail at all: unsubscribed by their owner
+    # (reason 'unsubscribed') or by an administrator (reason 'admin').
+    Table('tracnotify_suppress', key='address')[
+        Column('address'),
+        Column('reason'),
+        Column('created', type='int64'),
+        Column('author'),
+        Column('note'),
+    ],
+]
+SCHEMA = SCHEMA + SCHEMA_V2
+
+#: version -> tables that version adds (upgrade steps from an older one)
+UPGRADES = {2: SCHEMA_V2}
+
 
 class TracnotifySetup(Component):
     """Creates and upgrades tracnotify's tables; hands mail over from Trac's
@@ -84,8 +110,12 @@ class TracnotifySetup(Component):
         dbm = DatabaseManager(self.env)
         if dbm.needs_upgrade(SCHEMA_VERSION, SCHEMA_NAME):
             with self.env.db_transaction:
-                if dbm.get_database_version(SCHEMA_NAME) is False:
+                version = dbm.get_database_version(SCHEMA_NAME)
+                if version is False:
                     dbm.create_tables(SCHEMA)
+                else:
+                    for step in range(version + 1, SCHEMA_VERSION + 1):
+                        dbm.create_tables(UPGRADES.get(step, []))
                 dbm.set_database_version(SCHEMA_VERSION, SCHEMA_NAME)
             self.log.info('tracnotify: outbox tables at version %d',
                           SCHEMA_VERSION)
