@@ -1,0 +1,176 @@
+"""Unsubscribe tokens, List-* headers, the never-mail list and the schema
+upgrade, on a real Trac environment (SQLite and PostgreSQL) and a real SMTP
+server."""
+
+import hashlib
+import logging
+import re
+
+import pytest
+from trac.db.api import DatabaseManager
+
+from tests.support.tickets import add_users, change_ticket, create_ticket, deliver
+from tracnotify import unsubscribe
+from tracnotify.schema import SCHEMA_NAME, SCHEMA_V2, SCHEMA_VERSION, TracnotifySetup
+
+URL_RE = re.compile(r'^<(http://trac\.example\.org/tracnotify/unsubscribe/'
+                    r'([A-Za-z0-9_-]+))>$')
+
+
+@pytest.fixture
+def sink(smtp_sink):
+    return smtp_sink()
+
+
+@pytest.fixture
+def env(make_env, sink):
+    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port))
+    add_users(env, ('alice', 'Alice A', 'alice@example.net'))
+    return env
+
+
+def delivered(env, sink):
+    sink.received.clear()
+    report = deliver(env)
+    assert not report.errors
+    return {m.rcpt_tos[0]: m for m in sink.received}
+
+
+def token_of(mail) -> str:
+    match = URL_RE.match(mail.message['List-Unsubscribe'])
+    assert match, mail.message['List-Unsubscribe']
+    return match.group(2)
+
+
+# Tokens ------------------------------------------------------------------------
+
+def test_tokens_are_random_long_and_stored_hashed(env):
+    tokens = unsubscribe.issue_tokens(env, ['a@example.com', 'B@Example.com'])
+    assert len(set(tokens.values())) == 2
+    for address, token in tokens.items():
+        assert len(token) >= 32 and unsubscribe.TOKEN_RE.match(token)
+        assert unsubscribe.TOKEN_BYTES * 8 >= 128
+        assert unsubscribe.address_for_token(env, token) == address.lower()
+    rows = env.db_query('SELECT token_hash, address FROM '
+                        'tracnotify_unsub_token')
+    stored = ' '.join(h + a for h, a in rows)
+    for token in tokens.values():
+        assert token not in stored              # only the hash is kept
+        assert hashlib.sha256(token.encode()).hexdigest() in stored
+
+
+def test_wrong_malformed_and_expired_tokens_are_refused(env):
+    token = unsubscribe.issue_tokens(env, ['a@example.com'])['a@example.com']
+    flipped = token[:-1] + ('A' if token[-1] != 'A' else 'B')
+    for bad in (flipped, '', 'short', token + "' OR 1=1 --", '../' + token):
+        assert unsubscribe.address_for_token(env, bad) is None
+    env.db_transaction('UPDATE tracnotify_unsub_token SET created=%s',
+                       (unsubscribe.now_us() - (unsubscribe.TOKEN_DAYS + 1) *
+                        86400 * 1000000,))
+    assert unsubscribe.address_for_token(env, token) is None
+    assert unsubscribe.purge_tokens(env) == 1
+
+
+# Headers --------------------------------------------------------------------------
+
+def test_every_copy_has_list_headers_and_its_own_token(env, sink):
+    create_ticket(env, cc='carol@example.com')
+    mails = delivered(env, sink)
+    assert set(mails) == {'alice@example.net', 'carol@example.com'}
+    tokens = {}
+    for rcpt, mail in mails.items():
+        msg = mail.message
+        assert msg['List-Id'] == \
+            '"Test Project" <test-project.trac.example.org>'
+        assert msg['List-Unsubscribe-Post'] == 'List-Unsubscribe=One-Click'
+        tokens[rcpt] = token_of(mail)
+        assert unsubscribe.address_for_token(env, tokens[rcpt]) == rcpt
+        raw = mail.data.decode('ascii')
+        assert 'List-Unsubscribe: <http://trac.example.org/tracnotify/' \
+            'unsubscribe/%s>\r\n' % tokens[rcpt] in raw  # one line, not encoded
+        body = msg.get_content()
+        assert 'To stop these e-mails: ' \
+            '<http://trac.example.org/tracnotify/unsubscribe>' in body
+        assert tokens[rcpt] not in body     # the body is shared by all
+    assert tokens['alice@example.net'] != tokens['carol@example.com']
+
+
+@pytest.mark.parametrize('base_url, name, expected', [
+    ('http://trac.example.org/', 'Test Project',
+     '"Test Project" <test-project.trac.example.org>'),
+    ('https://example.org/trac/projects/Alpha', 'Alpha',
+     '"Alpha" <alpha.alpha.projects.trac.example.org>'),
+    ('', '', '<trac.localhost>'),
+    ('http://bücher.example/', 'Bücher & Co', '"Bücher & Co" '
+     '<bucher-co.xn--bcher-kva.example>'),
+])
+def test_list_id_is_stable_and_derived(env, base_url, name, expected):
+    env.config.set('trac', 'base_url', base_url)
+    env.config.set('project', 'name', name)
+    assert unsubscribe.list_id(env) == expected
+    assert unsubscribe.list_id(env) == expected
+
+
+def test_long_list_id_fits_one_header_line(env):
+    env.config.set('trac', 'base_url', 'https://' + 'very-long-host.' * 6 +
+                   'example.org/' + 'deep/path/' * 8)
+    ident = unsubscribe.list_id(env).split('<', 1)[1].rstrip('>')
+    assert len(ident) <= 70 and '..' not in ident
+
+
+# The never-mail list -------------------------------------------------------------
+
+def test_suppressed_address_gets_nothing_others_still_do(env, sink, caplog):
+    ticket = create_ticket(env, cc='carol@example.com')
+    delivered(env, sink)
+    unsubscribe.suppress(env, 'Carol@Example.com', unsubscribe.UNSUBSCRIBED,
+                         author='one-click')
+    change_ticket(env, ticket.id, author='alice', comment='Hello')
+    with caplog.at_level(logging.INFO):
+        assert set(delivered(env, sink)) == {'alice@example.net'}
+    assert 'no mail to carol@example.com (cc): on the never-mail list ' \
+        '(unsubscribed)' in caplog.text
+    assert unsubscribe.unsuppress(env, 'carol@example.com')
+    change_ticket(env, ticket.id, author='alice', comment='Again')
+    assert set(delivered(env, sink)) == {'alice@example.net',
+                                         'carol@example.com'}
+
+
+def test_scope_is_every_mail_even_always_bcc(make_env, sink):
+    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
+                   smtp_always_bcc='list@example.com',
+                   smtp_always_cc='boss@example.com')
+    unsubscribe.suppress(env, 'list@example.com', unsubscribe.ADMIN, 'admin')
+    unsubscribe.suppress(env, 'boss@example.com', unsubscribe.UNSUBSCRIBED)
+    create_ticket(env, reporter='dave@example.com')
+    assert set(delivered(env, sink)) == {'dave@example.com'}
+
+
+def test_admin_entry_wins_over_self_service(env):
+    address = 'x@example.com'
+    assert unsubscribe.suppress(env, address, unsubscribe.ADMIN, 'admin',
+                                'bounces')
+    # an unsubscribe link cannot downgrade, a resubscribe cannot lift it
+    assert not unsubscribe.suppress(env, address, unsubscribe.UNSUBSCRIBED)
+    assert not unsubscribe.unsuppress(env, address,
+                                      only_reason=unsubscribe.UNSUBSCRIBED)
+    assert unsubscribe.suppression(env, 'X@example.com') == unsubscribe.ADMIN
+    assert [r[:2] for r in unsubscribe.list_suppressed(env)] == \
+        [(address, 'admin')]
+    assert unsubscribe.unsuppress(env, address)       # the admin can
+    assert unsubscribe.suppression(env, address) is None
+
+
+# Schema ----------------------------------------------------------------------------
+
+def test_upgrade_from_version_1_adds_the_tables(env):
+    dbm = DatabaseManager(env)
+    dbm.drop_tables([t.name for t in SCHEMA_V2])
+    dbm.set_database_version(1, SCHEMA_NAME)
+    setup = TracnotifySetup(env)
+    assert setup.environment_needs_upgrade()
+    setup.upgrade_environment()
+    assert dbm.get_database_version(SCHEMA_NAME) == SCHEMA_VERSION == 2
+    assert not setup.environment_needs_upgrade()
+    unsubscribe.suppress(env, 'a@example.com', unsubscribe.ADMIN)
+    assert unsubscribe.issue_tokens(env, ['a@example.com'])
