@@ -15,6 +15,7 @@ from tracnotify import (  # noqa: F401  (Trac component registration)
     config,
     distributor,
     listener,
+    prefs,
     schema,
     unsubscribe_web,
     watch,

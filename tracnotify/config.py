@@ -14,13 +14,28 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from trac.config import BoolOption, ChoiceOption, FloatOption, IntOption, Option
+from trac.config import (
+    BoolOption,
+    ChoiceOption,
+    FloatOption,
+    IntOption,
+    ListOption,
+    Option,
+)
 from trac.core import Component
 
 SECTION = 'notification'
 MIME_ENCODINGS = ('none', 'base64', 'qp', 'quoted-printable')
 DELIVERY_MODES = ('inline', 'worker')
 SMTPS_PORT = 465
+#: the events a user picks from on the preferences page
+MAIL_EVENTS = ('created', 'changed', 'commented', 'closed', 'reassigned')
+#: the mail formats: text only, HTML only, both (multipart/alternative)
+MAIL_FORMATS = ('text', 'html', 'both')
+#: Trac's ``default_format.email`` value -> tracnotify's format
+TRAC_FORMATS = {'text/plain': 'text', 'text/html': 'html',
+                'multipart/alternative': 'both'}
+MAIL_DELIVERIES = ('now', 'digest')
 ROLE_OPTIONS = ('always_notify_reporter', 'always_notify_owner',
                 'always_notify_updater')
 
@@ -111,6 +126,27 @@ class TracnotifyOptions(Component):
         """Messages claimed and sent over one SMTP connection at a time.
         (tracnotify)""")
 
+    default_events = ListOption(SECTION, 'default_events',
+                                ','.join(MAIL_EVENTS),
+        """Which ticket events people get mail about unless they chose
+        otherwise under Preferences -> Notifications: any of `created`,
+        `changed`, `commented`, `closed`, `reassigned` (the ticket was
+        given to me). Does not apply to `smtp_always_cc` /
+        `smtp_always_bcc`. (tracnotify)""")
+
+    default_own_changes = BoolOption(SECTION, 'default_own_changes', 'true',
+        """Whether people get mail about the changes they make themselves,
+        unless they chose otherwise under Preferences -> Notifications.
+        A user's choice wins over `always_notify_updater`. (The default
+        mail format is Trac's own `default_format.email`: `text/plain`,
+        `text/html`, or `multipart/alternative` for both.) (tracnotify)""")
+
+    default_delivery = ChoiceOption(SECTION, 'default_delivery',
+                                    MAIL_DELIVERIES,
+        """`now`: mail is sent right after each change. `digest`: one mail a
+        day lists every change. Users choose for themselves under
+        Preferences -> Notifications; this is the default. (tracnotify)""")
+
 
 @dataclass
 class NotifyConfig:
@@ -151,6 +187,11 @@ class NotifyConfig:
     smtp_burst: int = 0
     smtp_burst_pause: float = 0.0
     base_url: str = ''
+    #: defaults of the users' choices (Preferences -> Notifications)
+    default_events: Tuple[str, ...] = MAIL_EVENTS
+    default_own_changes: bool = True
+    default_format: str = 'text'
+    default_delivery: str = 'now'
     errors: List[str] = field(default_factory=list)
 
     @property
@@ -322,6 +363,23 @@ def load_config(env) -> NotifyConfig:
     c.smtp_burst = r.integer('smtp_burst', 0, 0, 1000000)
     c.smtp_burst_pause = r.number('smtp_burst_pause', 0.0, 0.0, 3600.0)
     c.base_url = (env.config.get('trac', 'base_url', '') or '').strip()
+    events = [e.lower() for e in _split_list(r.text('default_events',
+                                                    ','.join(MAIL_EVENTS)))]
+    unknown = [e for e in events if e not in MAIL_EVENTS]
+    if unknown:
+        r.errors.append('[notification] default_events: unknown %s (known: '
+                        '%s); ignored' % (', '.join(unknown),
+                                          ', '.join(MAIL_EVENTS)))
+    c.default_events = tuple(e for e in MAIL_EVENTS if e in events)
+    c.default_own_changes = r.boolean('default_own_changes', True)
+    c.default_delivery = r.choice('default_delivery', MAIL_DELIVERIES, 'now')
+    trac_format = r.text('default_format.email', 'text/plain') or \
+        'text/plain'
+    if trac_format.lower() not in TRAC_FORMATS:
+        r.errors.append('[notification] default_format.email = %r: tracnotify '
+                        'knows %s; using text/plain' % (
+                            trac_format, ', '.join(TRAC_FORMATS)))
+    c.default_format = TRAC_FORMATS.get(trac_format.lower(), 'text')
     if c.smtp_enabled and not (c.smtp_from or c.smtp_replyto):
         r.errors.append('[notification] neither smtp_from nor smtp_replyto '
                         'is set: no mail is sent until one is')

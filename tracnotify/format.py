@@ -70,11 +70,25 @@ class TicketMailFormatter:
         self.time_fields = [f['name'] for f in TicketSystem(env).fields
                             if f['type'] == 'time']
         self.abs_href = env.abs_href
+        #: True while rendering in a language other than English
+        self.translated = False
 
     # Public API
 
-    def render(self, event: TicketEvent) -> RenderedTicketMail:
-        """Subject and body for *event*, in English (like Trac's own)."""
+    def render(self, event: TicketEvent,
+               language: Optional[str] = None) -> RenderedTicketMail:
+        """Subject and body for *event*, in *language* (by default English,
+        exactly like Trac's own)."""
+        if language and language != 'en':
+            from tracnotify.i18n import mail_language
+            with mail_language(self.env, language):
+                self.translated = True
+                try:
+                    link = self.ticket_link(event)
+                    return RenderedTicketMail(self.subject(event),
+                                              self.body(event, link), link)
+                finally:
+                    self.translated = False
         t = deactivate()
         try:
             link = self.ticket_link(event)
@@ -95,8 +109,9 @@ class TicketMailFormatter:
         summary = event.values.get('summary') or ''
         changes = event.field_changes
         if 'summary' in changes:
-            summary = '%s (was: %s)' % (changes['summary']['new'],
-                                        changes['summary']['old'])
+            summary = str(_('%(summary)s (was: %(old)s)',
+                            summary=changes['summary']['new'],
+                            old=changes['summary']['old']))
         prefix = self.env.config.get('notification', 'smtp_subject_prefix',
                                      '__default__')
         if prefix == '__default__':
@@ -205,9 +220,11 @@ class TicketMailFormatter:
 
     def _format_attachment_change(self, event: TicketEvent) -> str:
         """Trac's ``_format_plaintext_attachment`` changes block."""
-        body = wrap(' * Attachment "%s" %s.' % (
-            event.filename, 'added' if event.kind == ATTACHMENT_ADDED
-            else 'removed'), COLS, ' ', ' ', '\n', self.ambiwidth) + '\n'
+        body = wrap(' * ' + str(
+            _('Attachment "%(name)s" added.', name=event.filename)
+            if event.kind == ATTACHMENT_ADDED else
+            _('Attachment "%(name)s" removed.', name=event.filename)),
+            COLS, ' ', ' ', '\n', self.ambiwidth) + '\n'
         if event.attachment_description:
             body += '\n' + wrap(event.attachment_description, COLS, ' ',
                                  ' ', '\n', self.ambiwidth)
@@ -230,17 +247,21 @@ class TicketMailFormatter:
                 new_descr = wrap(new, COLS, ' ', ' ', '\n', self.ambiwidth)
                 old_descr = wrap(old, COLS, '> ', '> ', '\n', self.ambiwidth)
                 old_descr = old_descr.replace(2 * '\n', '\n' + '>' + '\n')
-                changes_descr = ('\nOld description:\n\n' + old_descr +
-                                 '\n\nNew description:\n\n' + new_descr +
+                changes_descr = ('\n' + str(_('Old description:')) +
+                                 '\n\n' + old_descr + '\n\n' +
+                                 str(_('New description:')) + '\n\n' +
+                                 new_descr +
                                  '\n')
             elif name == 'cc':
                 addcc, delcc = self._diff_cc(old, new)
                 chgcc = ''
                 if delcc:
-                    chgcc += wrap(' * cc: %s (removed)' % ', '.join(delcc),
+                    chgcc += wrap(' * cc: ' + str(_('%(names)s (removed)',
+                                  names=', '.join(delcc))),
                                   COLS, ' ', ' ', '\n', self.ambiwidth) + '\n'
                 if addcc:
-                    chgcc += wrap(' * cc: %s (added)' % ', '.join(addcc),
+                    chgcc += wrap(' * cc: ' + str(_('%(names)s (added)',
+                                  names=', '.join(addcc))),
                                   COLS, ' ', ' ', '\n', self.ambiwidth) + '\n'
                 changes_body += chgcc
             else:
@@ -267,7 +288,10 @@ class TicketMailFormatter:
         return changes_body, changes_descr
 
     def _props_fields(self, event: TicketEvent) -> List[dict]:
-        return [f for f in TicketSystem(self.env).fields
+        ts = TicketSystem(self.env)
+        # Trac's labels in the mail's language; English: Trac's own strings
+        fields = ts.get_ticket_fields() if self.translated else ts.fields
+        return [f for f in fields
                 if f['name'] not in ('summary', 'cc', 'time', 'changetime')]
 
     def _prop_value(self, name: str, event: TicketEvent) -> Optional[str]:

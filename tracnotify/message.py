@@ -97,8 +97,13 @@ def choose_cte(body: str, mime_encoding: str) -> str:
 
 
 def encode_shared_part(headers: MailHeaders, body: str,
-                       config: NotifyConfig) -> bytes:
-    """Serialise the shared headers and the encoded body, once per change."""
+                       config: NotifyConfig, html: Optional[str] = None,
+                       fmt: str = 'text') -> bytes:
+    """Serialise the shared headers and the encoded body, once per change
+    (once per language and format).  *fmt* ``html`` sends *html* alone,
+    ``both`` a multipart/alternative of *body* then *html* (the last part
+    is the preferred one, RFC 2046), ``text`` (or no *html*) *body* alone.
+    """
     msg = EmailMessage(policy=SMTP)
     msg['From'] = Address(clean_header_text(headers.from_name, 200),
                           *_split(headers.from_addr))
@@ -114,8 +119,15 @@ def encode_shared_part(headers: MailHeaders, body: str,
         msg[name] = clean_header_text(str(value), 900)
     msg['Auto-Submitted'] = 'auto-generated'
     msg['Precedence'] = 'bulk'
+    if html is not None and fmt == 'html':
+        msg.set_content(html, subtype='html', charset='utf-8',
+                        cte=choose_cte(html, config.mime_encoding))
+        return msg.as_bytes()
     msg.set_content(body, subtype='plain', charset='utf-8',
                     cte=choose_cte(body, config.mime_encoding))
+    if html is not None and fmt == 'both':
+        msg.add_alternative(html, subtype='html', charset='utf-8',
+                            cte=choose_cte(html, config.mime_encoding))
     return msg.as_bytes()
 
 
@@ -165,9 +177,14 @@ def _split(addr: str) -> Tuple[str, str]:
 
 
 def build_copies(shared: bytes, recipients: Sequence[Recipient],
-                 config: NotifyConfig) -> List[Tuple[Recipient, str]]:
-    """One full message per recipient: personal headers + shared part."""
-    visible = [r for r in recipients if r.visibility != 'bcc']
+                 config: NotifyConfig,
+                 everyone: Optional[Sequence[Recipient]] = None
+                 ) -> List[Tuple[Recipient, str]]:
+    """One full message per recipient: personal headers + shared part.
+    *everyone*: all recipients of the change, when *recipients* is one
+    (language, format) group of them (the public To/Cc lists them all)."""
+    visible = [r for r in (recipients if everyone is None else everyone)
+               if r.visibility != 'bcc']
     copies = []
     for recipient in recipients:
         data = personal_headers(recipient, visible, config) + shared

@@ -3,15 +3,18 @@
 recipients -> format (once per change) -> message (one copy per recipient).
 """
 
-from typing import List
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from trac.notification.mail import create_message_id
 from trac.ticket.model import Ticket
+from trac.util.text import exception_to_unicode
 
 from tracnotify.config import NotifyConfig
 from tracnotify.event import ATTACHMENT_DELETED, CREATED, TicketEvent
-from tracnotify.format import TicketMailFormatter
-from tracnotify.message import MailHeaders, build_copies, encode_shared_part
+from tracnotify.format import RenderedTicketMail, TicketMailFormatter
+from tracnotify.html import HtmlMailRenderer
+from tracnotify.i18n import mail_language
+from tracnotify.message import MailHeaders, Recipient, build_copies, encode_shared_part
 from tracnotify.outbox import NewMessage
 from tracnotify.recipients import RecipientResolver
 from tracnotify.unsubscribe import footer, list_id, with_unsubscribe_links
@@ -88,29 +91,71 @@ def build_messages(env, config: NotifyConfig,
     recipients = RecipientResolver(env, config).resolve(event, ticket)
     if not recipients:
         return []
-    rendered = TicketMailFormatter(env, ticket).render(event)
+    formatter = TicketMailFormatter(env, ticket)
     msgid, root = thread_ids(env, config, event)
-    headers = MailHeaders(
-        from_name=sender_name(env, config, event),
-        from_addr=sender_address(env, config, event),
-        reply_to=config.smtp_replyto,
-        subject=rendered.subject, msgid=msgid, root_msgid=root,
-        date=event.time / 1000000.0,
-        extra=(('X-Mailer', 'tracnotify (Trac %s)' % env.trac_version),
-               ('X-Trac-Version', env.trac_version),
-               ('X-Trac-Project', env.project_name),
-               ('X-URL', env.project_url or env.abs_href()),
-               ('X-Trac-Realm', 'ticket'),
-               ('X-Trac-Ticket-ID', str(event.ticket_id)),
-               ('X-Trac-Ticket-URL', rendered.link),
-               ('X-Trac-Notification-Type', event.kind),
-               ('List-Id', list_id(env))))
-    shared = encode_shared_part(headers, rendered.body + footer(env), config)
     # personal one-click unsubscribe links, made here in the worker
     recipients = with_unsubscribe_links(env, recipients)
+    copies = {}
+    # rendered and MIME-encoded once per (language, format), not per person
+    for (language, fmt), group in group_recipients(recipients):
+        rendered, html = render_mail(env, formatter, event, language, fmt)
+        headers = MailHeaders(
+            from_name=sender_name(env, config, event),
+            from_addr=sender_address(env, config, event),
+            reply_to=config.smtp_replyto,
+            subject=rendered.subject, msgid=msgid, root_msgid=root,
+            date=event.time / 1000000.0,
+            extra=(('X-Mailer', 'tracnotify (Trac %s)' % env.trac_version),
+                   ('X-Trac-Version', env.trac_version),
+                   ('X-Trac-Project', env.project_name),
+                   ('X-URL', env.project_url or env.abs_href()),
+                   ('X-Trac-Realm', 'ticket'),
+                   ('X-Trac-Ticket-ID', str(event.ticket_id)),
+                   ('X-Trac-Ticket-URL', rendered.link),
+                   ('X-Trac-Notification-Type', event.kind),
+                   ('List-Id', list_id(env))))
+        shared = encode_shared_part(headers, rendered.body, config, html, fmt)
+        for recipient, data in build_copies(shared, group, config,
+                                            recipients):
+            copies[id(recipient)] = (rendered.subject, data)
     return [NewMessage(ticket=event.ticket_id, kind=event.kind, msgid=msgid,
                        sender=config.envelope_from,
                        recipient=recipient.address, reason=recipient.reason,
-                       subject=rendered.subject, message=data)
-            for recipient, data in build_copies(shared, recipients, config)]
+                       subject=copies[id(recipient)][0],
+                       message=copies[id(recipient)][1])
+            for recipient in recipients]
+
+
+def group_recipients(recipients: Sequence[Recipient]
+                     ) -> List[Tuple[Tuple[str, str], List[Recipient]]]:
+    """Recipients by (language, format), in order of first appearance."""
+    groups: Dict[Tuple[str, str], List[Recipient]] = {}
+    for recipient in recipients:
+        groups.setdefault((recipient.language or 'en',
+                           recipient.format or 'text'), []).append(recipient)
+    return list(groups.items())
+
+
+def render_mail(env, formatter: TicketMailFormatter, event: TicketEvent,
+                language: str, fmt: str
+                ) -> Tuple[RenderedTicketMail, Optional[str]]:
+    """Subject and text body (with the footer), and the HTML body when
+    *fmt* asks for one, in *language*."""
+    rendered = formatter.render(event, language)
+    with mail_language(env, language):
+        rendered.body += str(footer(env))
+        if fmt not in ('html', 'both'):
+            return rendered, None
+        formatter.translated = language != 'en'
+        try:
+            html = HtmlMailRenderer(env, formatter).render(
+                event, rendered, language, footer=str(footer(env)))
+        except Exception as e:  # a broken override: the text still goes
+            env.log.error('tracnotify: HTML mail of ticket #%s failed, '
+                          'sending text only: %s', event.ticket_id,
+                          exception_to_unicode(e, traceback=True))
+            html = None
+        finally:
+            formatter.translated = False
+    return rendered, html
 

@@ -113,18 +113,11 @@ class RecipientResolver:
     def _apply_choices(self, chosen: Dict[str, Recipient],
                        event: TicketEvent) -> None:
         """Drop whoever does not want this event (their chosen events, their
-        own changes); their choice wins over ``always_notify_*``."""
-        author = event.author or ''
+        own changes): this wins over ``always_notify_*`` forcing a role in.
+        (A role forced out is brought back by the user's own Trac rule
+        "Notify: ...", see _apply_forced_roles.)"""
         self._choices_for([r.sid for r in chosen.values()
-                           if r.authenticated] + [author])
-        own = self.choices.get(author)
-        if own is not None and own.own_changes and \
-                'own_changes' in own.explicit and \
-                self.config.forced_roles.get('updater') is False and \
-                self._user_rule(author, 1, ROLE_CLASSES['updater']) != \
-                'never' and \
-                not any(r.sid == author for r in chosen.values()):
-            self._add(chosen, author, 1, None, 'updater')
+                           if r.authenticated])
         defaults = site_defaults(self.env, self.config)
         for key, recipient in list(chosen.items()):
             if recipient.sid and recipient.authenticated:

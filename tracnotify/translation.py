@@ -11,5 +11,11 @@ LOCALE_DIR = os.path.join(os.path.dirname(__file__), 'locale')
 
 
 def register_domain(env) -> None:
-    """Make the plugin's message catalogs known for *env*."""
-    add_domain(env.path, LOCALE_DIR)
+    """Make the plugin's message catalogs known for *env* (compiled by the
+    build, or on first use into a cache folder: see ``catalogs.py``)."""
+    from tracnotify.catalogs import catalog_dir
+    try:
+        add_domain(env.path, catalog_dir(LOCALE_DIR))
+    except Exception as e:  # no catalogs: English, never a broken page
+        env.log.warning('tracnotify: translations unavailable: %s', e)
+        add_domain(env.path, LOCALE_DIR)
