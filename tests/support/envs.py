@@ -6,7 +6,7 @@ from typing import Dict, Optional
 from trac.db.api import DatabaseManager
 from trac.test import EnvironmentStub
 
-from tracnotify.schema import SCHEMA, TracnotifySetup
+from tracnotify.schema import SCHEMA, TRAC_DISTRIBUTOR_RULE, TracnotifySetup
 
 DEFAULT_NOTIFICATION = {
     'smtp_enabled': 'true',
@@ -35,8 +35,10 @@ def make_stub_env(path: str, dburi: Optional[str] = None,
     else:
         os.environ.pop('TRAC_TEST_DB_URI', None)
     try:
+        # as after `trac-admin upgrade`: Trac's own EmailDistributor is off
         env = EnvironmentStub(default_data=True, path=path,
-                              enable=['trac.*', 'tracnotify.*'])
+                              enable=['trac.*', 'tracnotify.*'],
+                              disable=[TRAC_DISTRIBUTOR_RULE])
     finally:
         if saved is None:
             os.environ.pop('TRAC_TEST_DB_URI', None)
