@@ -127,7 +127,7 @@ class TracnotifyOptions(Component):
         (tracnotify)""")
 
     default_events = ListOption(SECTION, 'default_events',
-                                ','.join(MAIL_EVENTS),
+                                ','.join(MAIL_EVENTS), doc=
         """Which ticket events people get mail about unless they chose
         otherwise under Preferences -> Notifications: any of `created`,
         `changed`, `commented`, `closed`, `reassigned` (the ticket was
