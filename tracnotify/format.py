@@ -16,7 +16,8 @@ from typing import Dict, List, Optional, Tuple
 from genshi.template import NewTextTemplate, TemplateLoader
 from trac.ticket.api import TicketSystem
 from trac.util.datefmt import format_date_or_datetime, from_utimestamp, get_timezone
-from trac.util.text import jinja2template, text_width, wrap
+from trac.util.text import jinja2template, text_width
+from trac.util.text import wrap as trac_wrap
 from trac.util.translation import deactivate, reactivate
 from trac.web.chrome import Chrome
 
@@ -35,7 +36,43 @@ TEMPLATE_DIR = os.path.join(os.path.dirname(__file__), 'templates')
 BODY_TEMPLATE = 'mail/ticket_body.txt'
 MAX_SUBJECT_CHARS = 400
 _addrsep_re = re.compile(r'[;\s,]+')
-_control_re = re.compile(r'[\x00-\x1f\x7f\u2028\u2029\x85]+')
+_control_re = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029]+')
+#: longest text (a description, a comment, a field's value, the list of
+#: changes) put in a mail; the rest is left out, with a notice
+MAX_TEXT_CHARS = 50000
+#: words longer than this are cut into lines of this length before
+#: wrapping: Trac's wrap() takes time quadratic in a word's length
+MAX_WORD_CHARS = 900
+_long_word_re = re.compile(r'\S{%d,}' % (MAX_WORD_CHARS + 1))
+
+
+def omitted_notice(count: int) -> str:
+    """The line that says how much of a text was left out."""
+    return str(_('[... %(count)s characters omitted; see the ticket]',
+                 count=count))
+
+
+def bounded(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """*text*, cut after *limit* characters with a notice saying so."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + '\n' + omitted_notice(len(text) - limit)
+
+
+def _cut_word(match) -> str:
+    word = match.group(0)
+    return '\n'.join(word[i:i + MAX_WORD_CHARS]
+                     for i in range(0, len(word), MAX_WORD_CHARS))
+
+
+def wrap(text, cols=COLS, initial_indent='', subsequent_indent='',
+         linesep='\n', ambiwidth=1) -> str:
+    """Trac's ``wrap``, in bounded time and size: the text is cut after
+    MAX_TEXT_CHARS and words longer than MAX_WORD_CHARS are broken (the
+    same output as Trac's for anything shorter)."""
+    text = _long_word_re.sub(_cut_word, bounded(text or ''))
+    return trac_wrap(text, cols, initial_indent, subsequent_indent,
+                     linesep, ambiwidth)
 
 
 @dataclass
@@ -49,9 +86,15 @@ class RenderedTicketMail:
 
 def clean_header_text(text: str, limit: int = MAX_SUBJECT_CHARS) -> str:
     """One line of text, safe for a header: no CR/LF or control characters,
-    at most *limit* characters."""
+    at most *limit* characters.
+
+    ``=?`` gets an invisible WORD JOINER: the ``email`` package of Python
+    before 3.11.10 decodes RFC 2047 encoded-words found in a value it is
+    given and writes their content back unencoded, so a summary holding
+    ``=?utf-8?q?=0D=0ABcc:_x@evil?=`` would inject a Bcc header.  The text
+    is shown as typed, never decoded."""
     text = _control_re.sub(' ', text or '').strip()
-    text = unicodedata.normalize('NFC', text)
+    text = unicodedata.normalize('NFC', text).replace('=?', '=\u2060?')
     if len(text) > limit:
         text = text[:limit - 1].rstrip() + '\u2026'
     return text
@@ -165,10 +208,10 @@ class TicketMailFormatter:
             'is_deleted': event.kind == DELETED,
             'comment_edited': event.old_comment is not None,
             'ticket_body_hdr': self._format_hdr(event),
-            'ticket_props': self._format_props(event),
+            'ticket_props': bounded(self._format_props(event)),
             'description': description,
-            'changes_body': changes_body,
-            'changes_descr': changes_descr,
+            'changes_body': bounded(changes_body),
+            'changes_descr': bounded(changes_descr, 3 * MAX_TEXT_CHARS),
             'author': self._format_author(event.attachment_author
                                           if event.is_attachment
                                           else event.author),

@@ -7,7 +7,8 @@ visible To/Cc and the reason it gets the mail.  All headers go through the
 inject a header.
 """
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -19,6 +20,14 @@ from tracnotify.format import clean_header_text
 
 UNDISCLOSED = 'undisclosed-recipients: ;'
 _CTE = {'base64': 'base64', 'qp': 'quoted-printable'}
+#: with use_public_cc, a change with more visible recipients than this is
+#: sent to each of them alone (To: their own address): a Cc header of
+#: thousands of addresses in each of thousands of copies would take
+#: quadratic time and memory, and no mail client shows it usefully
+MAX_PUBLIC_ADDRESSES = 100
+#: control characters that 7bit text should not carry (RFC 2045: no NUL;
+#: the others confuse terminals); such text is sent quoted-printable
+_not_7bit_re = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
 
 
 class AddressError(ValueError):
@@ -91,7 +100,8 @@ def choose_cte(body: str, mime_encoding: str) -> str:
     """
     if mime_encoding in _CTE:
         return _CTE[mime_encoding]
-    if body.isascii() and all(len(line) <= 998 for line in body.splitlines()):
+    if body.isascii() and not _not_7bit_re.search(body) and \
+            all(len(line) <= 998 for line in body.splitlines()):
         return '7bit'
     return 'quoted-printable'
 
@@ -185,6 +195,8 @@ def build_copies(shared: bytes, recipients: Sequence[Recipient],
     (language, format) group of them (the public To/Cc lists them all)."""
     visible = [r for r in (recipients if everyone is None else everyone)
                if r.visibility != 'bcc']
+    if config.use_public_cc and len(visible) > MAX_PUBLIC_ADDRESSES:
+        config = replace(config, use_public_cc=False)
     copies = []
     for recipient in recipients:
         data = personal_headers(recipient, visible, config) + shared
