@@ -28,6 +28,12 @@ MAX_PUBLIC_ADDRESSES = 100
 #: control characters that 7bit text should not carry (RFC 2045: no NUL;
 #: the others confuse terminals); such text is sent quoted-printable
 _not_7bit_re = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
+#: RFC 5322 dot-atom (local part, short address) and an ASCII host name:
+#: anything else (``.dot.@x``, ``a..b@x``) cannot be written in a To/Cc
+#: list that parses back, and would fail the whole change's mail
+_dot_atom_re = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+                          r"(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_domain_re = re.compile(r'^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$')
 
 
 class AddressError(ValueError):
@@ -81,8 +87,10 @@ def make_address(addr: str, name: str = '') -> Address:
             if not local.isascii():
                 raise AddressError('non-ASCII local part (needs SMTPUTF8): '
                                    '%r' % addr)
+            if not _dot_atom_re.match(local) or not _domain_re.match(domain):
+                raise AddressError('invalid e-mail address: %r' % addr)
             return Address(clean_header_text(name, 200), local, domain)
-        if not addr.isascii():
+        if not _dot_atom_re.match(addr):
             raise AddressError('invalid e-mail address: %r' % addr)
         return Address(clean_header_text(name, 200), addr)
     except (ValueError, IndexError) as e:
