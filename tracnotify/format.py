@@ -44,6 +44,8 @@ MAX_TEXT_CHARS = 50000
 #: wrapping: Trac's wrap() takes time quadratic in a word's length
 MAX_WORD_CHARS = 900
 _long_word_re = re.compile(r'\S{%d,}' % (MAX_WORD_CHARS + 1))
+#: cc addresses listed as added or removed in one change
+MAX_LISTED_NAMES = 100
 
 
 def omitted_notice(count: int) -> str:
@@ -57,6 +59,16 @@ def bounded(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     if len(text) <= limit:
         return text
     return text[:limit] + '\n' + omitted_notice(len(text) - limit)
+
+
+def listed(names: List[str], limit: int = MAX_LISTED_NAMES) -> str:
+    """``a, b, c``: at most *limit* names, then how many more there are
+    (a cc change of thousands of addresses, mailed to each of them)."""
+    text = ', '.join(names[:limit])
+    if len(names) > limit:
+        text += ' ' + str(_('[... %(count)s more]',
+                            count=len(names) - limit))
+    return text
 
 
 def _cut_word(match) -> str:
@@ -300,11 +312,11 @@ class TicketMailFormatter:
                 chgcc = ''
                 if delcc:
                     chgcc += wrap(' * cc: ' + str(_('%(names)s (removed)',
-                                  names=', '.join(delcc))),
+                                  names=listed(delcc))),
                                   COLS, ' ', ' ', '\n', self.ambiwidth) + '\n'
                 if addcc:
                     chgcc += wrap(' * cc: ' + str(_('%(names)s (added)',
-                                  names=', '.join(addcc))),
+                                  names=listed(addcc))),
                                   COLS, ' ', ' ', '\n', self.ambiwidth) + '\n'
                 changes_body += chgcc
             else:
