@@ -137,8 +137,12 @@ class SmtpTransport(Transport):
             return 'TLS failure with %s: %s' % (where, e)
         if isinstance(e, ConnectionRefusedError):
             return 'connection refused by %s' % where
-        if isinstance(e, (socket.timeout, TimeoutError)):
-            return 'timed out talking to %s' % where
+        if isinstance(e, (socket.timeout, TimeoutError)) or \
+                isinstance(e.__context__, (socket.timeout, TimeoutError)):
+            # smtplib turns a timeout while reading a reply into
+            # SMTPServerDisconnected('Connection unexpectedly closed')
+            return 'timed out talking to %s (smtp_timeout = %ss)' % (
+                where, self.config.smtp_timeout)
         if isinstance(e, smtplib.SMTPServerDisconnected):
             return 'server %s disconnected: %s' % (where, e)
         if isinstance(e, smtplib.SMTPResponseException):
