@@ -147,6 +147,19 @@ class TracnotifyOptions(Component):
         day lists every change. Users choose for themselves under
         Preferences -> Notifications; this is the default. (tracnotify)""")
 
+    digest_hour = IntOption(SECTION, 'digest_hour', 7,
+        """Hour of the day (0-23) from which the daily digest is sent, in
+        each user's own time zone (Preferences -> Date & Time), else
+        `[trac] default_timezone`. Each address gets at most one digest a
+        day, however many workers run. (tracnotify)""")
+
+    batch_window = IntOption(SECTION, 'batch_window', 10,
+        """Seconds within which changes by one author to several tickets
+        (a batch modify, a script) are sent as one mail per recipient
+        listing them all, instead of one mail per ticket. Such changes
+        wait this long before they are mailed. 0 turns this off.
+        (tracnotify)""")
+
 
 @dataclass
 class NotifyConfig:
@@ -192,6 +205,10 @@ class NotifyConfig:
     default_own_changes: bool = True
     default_format: str = 'text'
     default_delivery: str = 'now'
+    #: daily digest: local hour it is sent from (tracnotify.digest)
+    digest_hour: int = 7
+    #: seconds to coalesce one author's changes of several tickets
+    batch_window: int = 10
     errors: List[str] = field(default_factory=list)
 
     @property
@@ -373,6 +390,8 @@ def load_config(env) -> NotifyConfig:
     c.default_events = tuple(e for e in MAIL_EVENTS if e in events)
     c.default_own_changes = r.boolean('default_own_changes', True)
     c.default_delivery = r.choice('default_delivery', MAIL_DELIVERIES, 'now')
+    c.digest_hour = r.integer('digest_hour', 7, 0, 23)
+    c.batch_window = r.integer('batch_window', 10, 0, 3600)
     trac_format = r.text('default_format.email', 'text/plain') or \
         'text/plain'
     if trac_format.lower() not in TRAC_FORMATS:

@@ -31,6 +31,7 @@ class PassReport:
     sent: int = 0
     retrying: int = 0
     dead: int = 0
+    digests: int = 0
     errors: List[str] = field(default_factory=list)
 
     @property
@@ -56,19 +57,29 @@ class Deliverer:
         self._report_lock = threading.Lock()
 
     def expand_events(self, report: PassReport, limit: int = 50) -> None:
-        """Turn recorded events into messages."""
+        """Turn recorded events into messages (and digest items); changes
+        of a batch become one mail per recipient (``coalesce.py``)."""
+        from tracnotify.coalesce import Coalescer
+        from tracnotify.digest import queue_items
         from tracnotify.pipeline import build_messages
         while True:
             claimed = outbox.claim_events(self.env, limit,
                                           self.config.lease_seconds)
             if not claimed:
                 return
+            claimed, batches = Coalescer(self.env, self.config).split(claimed)
+            for batch in batches:
+                self._expand_batch(batch, report)
             for event_id, attempts, payload in claimed:
                 try:
                     event = TicketEvent.from_json(payload)
-                    messages = build_messages(self.env, self.config, event)
-                    report.messages_built += outbox.complete_event(
-                        self.env, event_id, messages)
+                    items: list = []
+                    messages = build_messages(self.env, self.config, event,
+                                              items)
+                    with self.env.db_transaction:
+                        report.messages_built += outbox.complete_event(
+                            self.env, event_id, messages)
+                        queue_items(self.env, items)
                     report.events += 1
                 except Exception as e:
                     error = exception_to_unicode(e, traceback=True)
@@ -77,6 +88,41 @@ class Deliverer:
                     report.errors.append(exception_to_unicode(e))
                     outbox.fail_event(self.env, event_id, attempts, error,
                                       self.config.max_attempts)
+
+    def _expand_batch(self, batch, report: PassReport) -> None:
+        """One batch of changes (``coalesce.py``): its messages and digest
+        items stored, and all its events done, in one transaction."""
+        from tracnotify.coalesce import build_batch_messages
+        from tracnotify.digest import queue_items
+        try:
+            messages, items = build_batch_messages(
+                self.env, self.config, [c.event for c in batch])
+            with self.env.db_transaction:
+                report.messages_built += outbox.complete_event(
+                    self.env, batch[0].id, messages)
+                for claimed in batch[1:]:
+                    outbox.complete_event(self.env, claimed.id, [])
+                queue_items(self.env, items)
+            report.events += len(batch)
+        except Exception as e:
+            error = exception_to_unicode(e, traceback=True)
+            self.log.error('tracnotify: cannot build mail for the batch of '
+                           'events %s: %s', [c.id for c in batch], error)
+            report.errors.append(exception_to_unicode(e))
+            for claimed in batch:
+                outbox.fail_event(self.env, claimed.id, claimed.attempts,
+                                  error, self.config.max_attempts)
+
+    def run_digests(self, report: PassReport, now=None) -> None:
+        """Queue the daily digests that are due (``digest.py``)."""
+        from tracnotify.digest import run_digests
+        try:
+            done = run_digests(self.env, self.config, now)
+            report.digests += done.digests
+        except Exception as e:
+            self.log.error('tracnotify: digest pass failed: %s',
+                           exception_to_unicode(e, traceback=True))
+            report.errors.append(exception_to_unicode(e))
 
     def send_due(self, report: PassReport,
                  progress: Optional[Callable[[PassReport], None]] = None,
@@ -157,6 +203,7 @@ class Deliverer:
             self.log.info('tracnotify: nothing sent: %s', report.errors[-1])
             return report
         self.expand_events(report)
+        self.run_digests(report)
         self.send_due(report, progress, stop)
         return report
 

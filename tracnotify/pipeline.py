@@ -3,7 +3,7 @@
 recipients -> format (once per change) -> message (one copy per recipient).
 """
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from trac.notification.mail import create_message_id
 from trac.ticket.model import Ticket
@@ -79,19 +79,60 @@ def sender_address(env, config: NotifyConfig, event: TicketEvent) -> str:
     return config.envelope_from
 
 
-def build_messages(env, config: NotifyConfig,
-                   event: TicketEvent) -> List[NewMessage]:
-    """Every message that *event* produces, one per recipient."""
+class Expansion(NamedTuple):
+    """One event with its recipients, before rendering."""
+
+    event: TicketEvent
+    formatter: TicketMailFormatter
+    recipients: List[Recipient]     # mailed now
+    digest_items: list              # tracnotify.digest.DigestItem
+
+
+def expand(env, config: NotifyConfig, event: TicketEvent,
+           digest: bool = False) -> Optional[Expansion]:
+    """Recipients of *event* (permission-checked); with *digest*, those
+    who chose the daily digest get their change rendered into
+    ``digest_items`` instead.  None when nobody gets anything."""
     if event.kind == ATTACHMENT_DELETED and not env.db_query(
             'SELECT id FROM ticket WHERE id=%s', (event.ticket_id,)):
-        return []  # removed with its ticket: the ticket_deleted mail says so
+        return None  # removed with its ticket: the ticket_deleted mail says so
     if event.cnum is None and event.kind != CREATED:
         event.cnum = comment_number(env, event)
     ticket = snapshot_ticket(env, event)
-    recipients = RecipientResolver(env, config).resolve(event, ticket)
+    resolver = RecipientResolver(env, config)
+    recipients = resolver.resolve(event, ticket)
+    if not recipients:
+        return None
+    formatter = TicketMailFormatter(env, ticket)
+    items: list = []
+    if digest:
+        from tracnotify.digest import digest_items_for, split_digest
+        recipients, later = split_digest(env, config, resolver, recipients)
+        items = digest_items_for(env, formatter, event, later)
+    return Expansion(event, formatter, recipients, items)
+
+
+def build_messages(env, config: NotifyConfig, event: TicketEvent,
+                   digest_items: Optional[list] = None) -> List[NewMessage]:
+    """Every message that *event* produces, one per recipient.  When a
+    *digest_items* list is given, recipients who chose the daily digest
+    get no message: their items are appended to it."""
+    found = expand(env, config, event, digest=digest_items is not None)
+    if found is None:
+        return []
+    if digest_items is not None:
+        digest_items.extend(found.digest_items)
+    return render_messages(env, config, event, found.formatter,
+                           found.recipients)
+
+
+def render_messages(env, config: NotifyConfig, event: TicketEvent,
+                    formatter: TicketMailFormatter,
+                    recipients: List[Recipient]) -> List[NewMessage]:
+    """One message per recipient of *event*, the body rendered once per
+    (language, format)."""
     if not recipients:
         return []
-    formatter = TicketMailFormatter(env, ticket)
     msgid, root = thread_ids(env, config, event)
     # personal one-click unsubscribe links, made here in the worker
     recipients = with_unsubscribe_links(env, recipients)

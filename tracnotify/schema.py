@@ -12,7 +12,7 @@ from trac.db.schema import Column, Index, Table
 from tracnotify.translation import register_domain
 
 SCHEMA_NAME = 'tracnotify_version'
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: ``[components]`` rule written on upgrade: Trac's own e-mail distributor
 #: is replaced by :class:`tracnotify.distributor.OutboxDistributor`.
@@ -85,8 +85,40 @@ SCHEMA_V2 = [
 ]
 SCHEMA = SCHEMA + SCHEMA_V2
 
+#: Version 3: the daily digest (:mod:`tracnotify.digest`).
+SCHEMA_V3 = [
+    # One row per change and digest recipient: the change's text block,
+    # rendered by the worker in the recipient's language, until a digest
+    # takes it (digest_day is then that digest's day).
+    Table('tracnotify_digest_item', key='id')[
+        Column('id', auto_increment=True),
+        Column('created', type='int64'),
+        Column('address'),
+        Column('sid'),
+        Column('ticket', type='int'),
+        Column('summary'),
+        Column('change_time', type='int64'),
+        Column('language'),
+        Column('block'),
+        Column('digest_day'),
+        Index(['digest_day', 'address']),
+    ],
+    # One row per address and day a digest was made: the primary key is
+    # the claim that makes a digest happen once a day, whatever the number
+    # of workers (the row is inserted in the transaction that queues the
+    # digest message).
+    Table('tracnotify_digest', key=('address', 'day'))[
+        Column('address'),
+        Column('day'),
+        Column('created', type='int64'),
+        Column('items', type='int'),
+        Column('msgid'),
+    ],
+]
+SCHEMA = SCHEMA + SCHEMA_V3
+
 #: version -> tables that version adds (upgrade steps from an older one)
-UPGRADES = {2: SCHEMA_V2}
+UPGRADES = {2: SCHEMA_V2, 3: SCHEMA_V3}
 
 
 class TracnotifySetup(Component):
@@ -114,8 +146,12 @@ class TracnotifySetup(Component):
                 if version is False:
                     dbm.create_tables(SCHEMA)
                 else:
+                    # tables that exist already (a DDL that outlived a
+                    # failed upgrade on MySQL) are left as they are
+                    existing = set(dbm.get_table_names())
                     for step in range(version + 1, SCHEMA_VERSION + 1):
-                        dbm.create_tables(UPGRADES.get(step, []))
+                        dbm.create_tables([t for t in UPGRADES.get(step, [])
+                                           if t.name not in existing])
                 dbm.set_database_version(SCHEMA_VERSION, SCHEMA_NAME)
             self.log.info('tracnotify: outbox tables at version %d',
                           SCHEMA_VERSION)

@@ -15,6 +15,9 @@ DEFAULT_NOTIFICATION = {
     'smtp_default_domain': 'example.org',
     'delivery': 'worker',          # tests drive delivery explicitly
     'outbox_retry_delay': '1',
+    # one mail per change, at once: tests of batches set their own window
+    # (tests/test_coalesce.py)
+    'batch_window': '0',
 }
 SUBSCRIBERS = {
     'always_notify_cc': 'CarbonCopySubscriber',
