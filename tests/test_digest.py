@@ -265,3 +265,16 @@ def test_upgrade_to_version_3_from(make_env, version):
     digest.queue_items(env, [digest.DigestItem(
         'a@example.com', None, 1, 'S', 1, 'en', 'B')])
     assert digest.pending_addresses(env) == [('a@example.com', None)]
+
+
+def test_digest_in_the_users_language(env, sink):
+    set_session(env, 'alice', **{'tracnotify.delivery': 'digest',
+                                 'tracnotify.language': 'de'})
+    ticket = create_ticket(env, summary='Deutsch')
+    change_ticket(env, ticket.id, author='bob', comment='Hallo.')
+    delivered(env, sink)
+    assert digests(env, at(tomorrow(), 7)) == 1
+    mail, = delivered(env, sink)['alice@example.net']
+    assert mail['Subject'] == '[Test Project] Tägliche Zusammenfassung: ' \
+        '2 Änderungen an 1 Ticket'
+    assert 'Ticket-URL: <http://trac.example.org/ticket/1>' in text(mail)
