@@ -278,3 +278,16 @@ def test_digest_in_the_users_language(env, sink):
     assert mail['Subject'] == '[Test Project] Tägliche Zusammenfassung: ' \
         '2 Änderungen an 1 Ticket'
     assert 'Ticket-URL: <http://trac.example.org/ticket/1>' in text(mail)
+
+
+def test_purge_forgets_old_digests_not_waiting_items(env, sink):
+    set_session(env, 'alice', **{'tracnotify.delivery': 'digest'})
+    ticket = create_ticket(env, summary='Old')
+    delivered(env, sink)
+    assert digests(env, at(tomorrow(), 8)) == 1
+    change_ticket(env, ticket.id, author='bob', comment='Waiting.')
+    delivered(env, sink)
+    assert digest.purge(env, 2 ** 62) == 1
+    assert env.db_query('SELECT COUNT(*) FROM tracnotify_digest')[0][0] == 0
+    assert [r[0] for r in env.db_query(
+        'SELECT digest_day FROM tracnotify_digest_item')] == [None]

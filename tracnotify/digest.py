@@ -203,17 +203,17 @@ def run_digests(env, config: NotifyConfig,
     zones = user_timezones(env, sids)
     choices = load_choices(env, config, sids) if sids else {}
     default_tz = site_timezone(env)
+    due = []
     for address, sid in waiting:
         local = now.astimezone(zones.get(sid, default_tz))
         delivery = choices[sid].delivery if sid in choices else \
             config.default_delivery
         flush = delivery != DIGEST       # switched back: send what is left
-        if not flush and local.hour < config.digest_hour:
-            continue
-        day = local.date().isoformat()
-        if not flush and env.db_query("""
-                SELECT 1 FROM tracnotify_digest WHERE address=%s AND day=%s
-                """, (address, day)):
+        if flush or local.hour >= config.digest_hour:
+            due.append((address, sid, local.date().isoformat(), flush))
+    made = _digests_made(env, {day for _a, _s, day, _f in due})
+    for address, sid, day, flush in due:
+        if not flush and (address, day) in made:
             continue                     # today's digest is already made
         try:
             count = make_digest(env, config, address, sid, day, now, flush)
@@ -227,7 +227,47 @@ def run_digests(env, config: NotifyConfig,
         if count:
             report.digests += 1
             report.items += count
+    _maybe_purge(env, to_utimestamp(now))
     return report
+
+
+def _digests_made(env, days) -> set:
+    """``{(address, day)}`` of the digests already made on *days*."""
+    days = sorted(days)
+    if not days:
+        return set()
+    return set(env.db_query("""
+        SELECT address, day FROM tracnotify_digest WHERE day IN (%s)
+        """ % ','.join(['%s'] * len(days)), days))
+
+
+KEEP_DAYS = 14
+_PURGE_EVERY = 3600.0
+_last_purge: Dict[str, float] = {}
+
+
+def purge(env, older_than_us: int) -> int:
+    """Forget digests made, and their items, before *older_than_us*."""
+    with env.db_transaction as db:
+        cursor = db.cursor()
+        cursor.execute("""
+            DELETE FROM tracnotify_digest_item
+            WHERE digest_day IS NOT NULL AND created<%s""", (older_than_us,))
+        count = cursor.rowcount
+        cursor.execute('DELETE FROM tracnotify_digest WHERE created<%s',
+                       (older_than_us,))
+    return count
+
+
+def _maybe_purge(env, now_us: int) -> None:
+    import time
+    if time.time() - _last_purge.get(env.path, 0.0) < _PURGE_EVERY:
+        return
+    _last_purge[env.path] = time.time()
+    try:
+        purge(env, now_us - KEEP_DAYS * 86400 * 1000000)
+    except Exception as e:
+        env.log.warning('tracnotify: cannot purge old digests: %s', e)
 
 
 class _NothingToSend(Exception):
