@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests.support.envs import make_stub_env  # noqa: E402
 from tests.support.smtp_sink import SmtpSink  # noqa: E402
+from tests.support.tickets import add_users  # noqa: E402
 
 
 def _private_schema(uri: str) -> str:
@@ -104,3 +105,21 @@ def smtp_sink(tls_files):
     yield factory
     for sink in sinks:
         sink.stop()
+
+
+@pytest.fixture
+def sink(smtp_sink):
+    """A plain SMTP server; ``sink_env`` environments deliver to it."""
+    return smtp_sink()
+
+
+@pytest.fixture
+def sink_env(make_env, sink):
+    """Factory: ``make_env(**options)`` delivering to ``sink``, with *users*
+    ((username, name, email) tuples) known to Trac."""
+    def factory(users=(), **options):
+        env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
+                       **options)
+        add_users(env, *users)
+        return env
+    return factory

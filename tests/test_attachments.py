@@ -16,7 +16,8 @@ from trac.ticket.notification import TicketChangeEvent, TicketFormatter
 from trac.wiki.model import WikiPage
 
 from tests.support.policies import enable_hide_ticket_policy
-from tests.support.tickets import add_users, create_ticket, deliver
+from tests.support.tickets import create_ticket
+from tests.support.tickets import mails_by_recipient as delivered
 from tracnotify import outbox
 from tracnotify.event import (
     ATTACHMENT_ADDED,
@@ -36,11 +37,6 @@ LONG_DESCRIPTION = ('The log of the crash, with every thread, taken right '
 WIDE = '日本語のファイルの説明、とても長いです。' * 4
 
 
-@pytest.fixture
-def sink(smtp_sink):
-    return smtp_sink()
-
-
 def as_upgraded(env):
     """The stub as a real upgraded site runs: ``trac-admin upgrade`` wrote
     ``emaildistributor = disabled``, which the stub read too early."""
@@ -49,11 +45,8 @@ def as_upgraded(env):
 
 
 @pytest.fixture
-def env(make_env, sink):
-    env = as_upgraded(make_env(smtp_server='127.0.0.1',
-                               smtp_port=str(sink.port)))
-    add_users(env, *USERS)
-    return env
+def env(sink_env):
+    return as_upgraded(sink_env(USERS))
 
 
 def attach(env, ticket_id, filename='crash.log', author='bob',
@@ -71,17 +64,6 @@ def events(env, kind=None):
     rows = env.db_query('SELECT payload FROM tracnotify_event ORDER BY id')
     found = [TicketEvent.from_json(payload) for payload, in rows]
     return [e for e in found if kind is None or e.kind == kind]
-
-
-def delivered(env, sink):
-    """Deliver the outbox: ``{recipient: [message]}`` that arrived."""
-    sink.received.clear()
-    deliver(env)
-    mails = {}
-    for item in sink.received:
-        assert len(item.rcpt_tos) == 1
-        mails.setdefault(item.rcpt_tos[0], []).append(item.message)
-    return mails
 
 
 def ours(env, event):

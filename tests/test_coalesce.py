@@ -6,7 +6,7 @@ transaction: these tests do exactly that (``save_changes(when=...)``);
 ``tests/e2e/test_change_paths.py`` does it through the web.
 """
 
-import collections
+import functools
 from datetime import timedelta
 
 import pytest
@@ -14,7 +14,7 @@ from trac.ticket.model import Ticket
 from trac.util.datefmt import datetime_now, to_utimestamp, utc
 
 from tests.support.policies import enable_hide_ticket_policy
-from tests.support.tickets import add_users, create_ticket, deliver
+from tests.support.tickets import by_recipient, create_ticket, deliver
 from tracnotify import outbox
 from tracnotify.coalesce import HOLD, Coalescer, group_events
 from tracnotify.config import load_config
@@ -27,18 +27,8 @@ USERS = (('alice', 'Alice A', 'alice@example.net'),
 
 
 @pytest.fixture
-def sink(smtp_sink):
-    return smtp_sink()
-
-
-@pytest.fixture
-def env_for(make_env, sink):
-    def factory(**options):
-        env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
-                       always_notify_reporter='true', **options)
-        add_users(env, *USERS)
-        return env
-    return factory
+def env_for(sink_env):
+    return functools.partial(sink_env, USERS, always_notify_reporter='true')
 
 
 def batch_modify(env, ids, when, author='bob', comment='Batch!', **values):
@@ -48,14 +38,6 @@ def batch_modify(env, ids, when, author='bob', comment='Batch!', **values):
             ticket = Ticket(env, ticket_id)
             ticket.populate(values)
             ticket.save_changes(author, comment, when=when)
-
-
-def mails_by_recipient(sink):
-    found = collections.defaultdict(list)
-    for item in sink.received:
-        for rcpt in item.rcpt_tos:
-            found[rcpt].append(item.message)
-    return found
 
 
 def body(message):
@@ -77,7 +59,7 @@ def test_batch_modify_sends_one_mail_per_recipient(env_for, sink):
                  priority='minor')
     report = deliver(env)
     assert report.events == 3
-    mails = mails_by_recipient(sink)
+    mails = by_recipient(sink.received)
     assert {r: len(m) for r, m in mails.items()} == {
         'alice@example.net': 1, 'bob@example.net': 1,
         'carol@example.com': 1}
@@ -130,7 +112,7 @@ def test_batch_waits_for_its_window_then_goes_out_once(env_for, sink):
         deliverer._expand_batch(batches[0], report)
         deliverer.send_due(report)
         assert deliver(env).events == 0
-    mails = mails_by_recipient(sink)
+    mails = by_recipient(sink.received)
     assert {r: len(m) for r, m in mails.items()} == {
         'alice@example.net': 1, 'bob@example.net': 1}
     assert outbox.counts(env)['events'] == 0
@@ -143,7 +125,7 @@ def test_recipient_sees_only_the_tickets_they_may_view(env_for, sink):
     batch_modify(env, ids, datetime_now(utc) - timedelta(seconds=6),
                  comment='Secret fix')
     deliver(env)
-    mails = mails_by_recipient(sink)
+    mails = by_recipient(sink.received)
     assert len(mails['hidden@example.net']) == 1
     mail = mails['hidden@example.net'][0]
     assert mail['Subject'] == '[Test Project] Batch modify: #2, #3'
@@ -166,7 +148,7 @@ def test_one_visible_ticket_gets_its_normal_mail(env_for, sink):
     batch_modify(env, ids, datetime_now(utc) - timedelta(seconds=6),
                  priority='minor')
     deliver(env)
-    mails = mails_by_recipient(sink)
+    mails = by_recipient(sink.received)
     carol = mails['carol@example.com']
     assert len(carol) == 1
     assert carol[0]['Subject'] == 'Re: [Test Project] #1: Ticket 1'
@@ -180,7 +162,7 @@ def test_window_zero_is_one_mail_per_ticket(env_for, sink):
     ids = three_tickets(env, sink)
     batch_modify(env, ids, datetime_now(utc), priority='minor')
     deliver(env)
-    mails = mails_by_recipient(sink)
+    mails = by_recipient(sink.received)
     assert sorted(m['X-Trac-Ticket-ID'] for m in mails['bob@example.net']) \
         == ['1', '2', '3']
 

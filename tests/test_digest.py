@@ -2,7 +2,6 @@
 and PostgreSQL) and a real SMTP server.  Time is not waited for: the
 digest pass takes the current time as an argument."""
 
-import collections
 import os
 import threading
 from datetime import date, datetime, timedelta
@@ -14,7 +13,12 @@ from trac.web.session import DetachedSession
 from zoneinfo import ZoneInfo
 
 from tests.support.disk_env import drop_disk_env, make_disk_env
-from tests.support.tickets import add_users, change_ticket, create_ticket
+from tests.support.tickets import (
+    add_users,
+    by_recipient,
+    change_ticket,
+    create_ticket,
+)
 from tracnotify import digest
 from tracnotify.config import load_config
 from tracnotify.delivery import Deliverer, PassReport
@@ -33,16 +37,9 @@ BERLIN = ZoneInfo('Europe/Berlin')
 
 
 @pytest.fixture
-def sink(smtp_sink):
-    return smtp_sink()
-
-
-@pytest.fixture
-def env(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
-                   always_notify_reporter='true', digest_hour='7')
+def env(sink_env):
+    env = sink_env(USERS, always_notify_reporter='true', digest_hour='7')
     env.config.set('trac', 'default_timezone', 'Europe/Berlin')
-    add_users(env, *USERS)
     return env
 
 
@@ -61,10 +58,7 @@ def delivered(env, sink):
     report = PassReport()
     deliverer.expand_events(report)
     deliverer.send_due(report)
-    found = collections.defaultdict(list)
-    for item in sink.received:
-        found[item.rcpt_tos[0]].append(item.message)
-    return found
+    return by_recipient(sink.received)
 
 
 def at(day: date, hour: int, minute: int = 0, tz=BERLIN) -> datetime:
@@ -181,11 +175,9 @@ def test_user_switching_back_to_immediate(env, sink):
                             'WHERE digest_day IS NULL')
 
 
-def test_always_cc_is_never_digested(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
-                   default_delivery='digest',
+def test_always_cc_is_never_digested(sink_env, sink):
+    env = sink_env(USERS, default_delivery='digest',
                    smtp_always_cc='audit@example.org')
-    add_users(env, *USERS)
     create_ticket(env, cc='carol@example.com')
     mails = delivered(env, sink)
     assert set(mails) == {'audit@example.org'}

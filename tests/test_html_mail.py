@@ -8,7 +8,12 @@ import pytest
 from trac.ticket.model import Ticket
 from trac.web.session import DetachedSession
 
-from tests.support.tickets import add_users, change_ticket, create_ticket, deliver
+from tests.support.tickets import (
+    add_users,
+    change_ticket,
+    create_ticket,
+    deliver_to_sink,
+)
 from tests.test_format import tracs
 from tracnotify import catalogs, message, pipeline
 from tracnotify.html import clean_html
@@ -23,15 +28,8 @@ COMMENT = ("Fixed in [42], see #1.\n\n{{{\nmake test\n}}}\n"
 
 
 @pytest.fixture
-def sink(smtp_sink):
-    return smtp_sink()
-
-
-@pytest.fixture
-def env(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port))
-    add_users(env, *USERS)
-    return env
+def env(sink_env):
+    return sink_env(USERS)
 
 
 def set_session(env, sid, **attrs):
@@ -42,9 +40,7 @@ def set_session(env, sid, **attrs):
 
 
 def delivered(env, sink):
-    sink.received.clear()
-    deliver(env)
-    return {item.rcpt_tos[0]: item.message for item in sink.received}
+    return {item.rcpt_tos[0]: item.message for item in deliver_to_sink(env, sink)}
 
 
 class Checker(HTMLParser):
@@ -138,10 +134,8 @@ def test_html_only(env, sink):
     check_html(joe.get_content())
 
 
-def test_admin_default_format_is_tracs_option(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
-                   **{'default_format.email': 'multipart/alternative'})
-    add_users(env, *USERS)
+def test_admin_default_format_is_tracs_option(sink_env, sink):
+    env = sink_env(USERS, **{'default_format.email': 'multipart/alternative'})
     set_session(env, 'joe', **{'tracnotify.format': 'text'})
     create_ticket(env, owner='joe')
     mails = delivered(env, sink)
@@ -177,10 +171,9 @@ def test_each_recipient_in_their_language(env, sink):
         tracs(env, Ticket(env, ticket.id))[1].rstrip('\n')
 
 
-def test_default_language_is_tracs(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port))
+def test_default_language_is_tracs(sink_env, sink):
+    env = sink_env(USERS)
     env.config.set('trac', 'default_language', 'fr_FR')
-    add_users(env, *USERS)
     set_session(env, 'hans', language='en_US')
     create_ticket(env, owner='joe', cc='hans')
     mails = delivered(env, sink)

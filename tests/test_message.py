@@ -4,11 +4,17 @@ X-Trac-* headers, From/Reply-To; parsed from what a real SMTP server got."""
 
 import email
 import email.policy
+import functools
 
 import pytest
 from trac.notification.mail import create_message_id
 
-from tests.support.tickets import add_users, change_ticket, create_ticket, deliver
+from tests.support.tickets import (
+    add_users,
+    change_ticket,
+    create_ticket,
+    deliver_to_sink,
+)
 from tracnotify.config import load_config
 from tracnotify.event import TicketEvent
 from tracnotify.format import TicketMailFormatter
@@ -16,29 +22,17 @@ from tracnotify.pipeline import build_messages, snapshot_ticket
 from tracnotify.unsubscribe import footer
 
 TEXT = 'Grüße 日本語 ✓'
+USERS = (('alice', 'Alice A', 'alice@example.net'),
+         ('joe', 'Joe Owner', 'joe@example.net'))
 
 
 @pytest.fixture
-def sink(smtp_sink):
-    return smtp_sink()
-
-
-@pytest.fixture
-def env_for(make_env, sink):
-    def factory(**options):
-        env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
-                       **options)
-        add_users(env, ('alice', 'Alice A', 'alice@example.net'),
-                  ('joe', 'Joe Owner', 'joe@example.net'))
-        return env
-    return factory
+def env_for(sink_env):
+    return functools.partial(sink_env, USERS)
 
 
 def delivered(env, sink):
-    sink.received.clear()
-    report = deliver(env)
-    assert not report.errors
-    return list(sink.received)
+    return deliver_to_sink(env, sink, check_errors=True)
 
 
 # Header injection ----------------------------------------------------------

@@ -10,7 +10,12 @@ from trac.web.api import RequestDone
 from trac.web.chrome import Chrome
 from trac.web.session import DetachedSession
 
-from tests.support.tickets import add_users, change_ticket, create_ticket, deliver
+from tests.support.tickets import (
+    add_users,
+    change_ticket,
+    create_ticket,
+    deliver_to_sink,
+)
 from tracnotify.config import load_config
 from tracnotify.event import TicketEvent
 from tracnotify.prefs import TicketMailPreferences
@@ -207,21 +212,12 @@ def test_event_categories(event, me, expected):
 # The mail that arrives ------------------------------------------------------
 
 @pytest.fixture
-def sink(smtp_sink):
-    return smtp_sink()
-
-
-@pytest.fixture
-def mail_env(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port))
-    add_users(env, *USERS)
-    return env
+def mail_env(sink_env):
+    return sink_env(USERS)
 
 
 def delivered(env, sink):
-    sink.received.clear()
-    deliver(env)
-    return {item.rcpt_tos[0]: item.message for item in sink.received}
+    return {item.rcpt_tos[0]: item.message for item in deliver_to_sink(env, sink)}
 
 
 def test_event_filter_only_closed(mail_env, sink):
@@ -247,10 +243,8 @@ def test_reassigned_to_me(mail_env, sink):
     assert 'joe@example.net' not in delivered(mail_env, sink)
 
 
-def test_own_changes_opt_out_wins_over_always_notify_updater(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
-                   always_notify_updater='true')
-    add_users(env, *USERS)
+def test_own_changes_opt_out_wins_over_always_notify_updater(sink_env, sink):
+    env = sink_env(USERS, always_notify_updater='true')
     ticket = create_ticket(env)
     delivered(env, sink)
     change_ticket(env, ticket.id, author='bob', comment='Mine.')
@@ -262,10 +256,8 @@ def test_own_changes_opt_out_wins_over_always_notify_updater(make_env, sink):
     assert 'alice@example.net' in mails
 
 
-def test_admin_default_own_changes_off(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
-                   default_own_changes='false')
-    add_users(env, *USERS)
+def test_admin_default_own_changes_off(sink_env, sink):
+    env = sink_env(USERS, default_own_changes='false')
     ticket = create_ticket(env)
     delivered(env, sink)
     change_ticket(env, ticket.id, author='bob', comment='Mine.')
@@ -275,11 +267,9 @@ def test_admin_default_own_changes_off(make_env, sink):
     assert 'bob@example.net' in delivered(env, sink)
 
 
-def test_always_cc_is_not_filtered(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
-                   smtp_always_cc='audit@example.org',
+def test_always_cc_is_not_filtered(sink_env, sink):
+    env = sink_env(USERS, smtp_always_cc='audit@example.org',
                    default_events='closed')
-    add_users(env, *USERS)
     create_ticket(env, owner='joe')
     mails = delivered(env, sink)
     assert set(mails) == {'audit@example.org'}

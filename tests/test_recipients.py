@@ -2,6 +2,7 @@
 addresses, user preferences and permissions, checked on the mail that a
 real SMTP server receives."""
 
+import functools
 import logging
 from collections import Counter
 
@@ -10,7 +11,8 @@ from trac.notification.model import Subscription
 from trac.perm import PermissionSystem
 
 from tests.support.policies import enable_hide_ticket_policy
-from tests.support.tickets import add_users, change_ticket, create_ticket, deliver
+from tests.support.tickets import add_users, change_ticket, create_ticket
+from tests.support.tickets import mails_by_recipient as delivered
 from tracnotify.config import load_config
 from tracnotify.event import TicketEvent
 from tracnotify.pipeline import build_messages
@@ -26,30 +28,9 @@ ADDRESS = {'reporter': 'alice@example.net', 'owner': 'joe@example.net',
 
 
 @pytest.fixture
-def sink(smtp_sink):
-    return smtp_sink()
-
-
-@pytest.fixture
-def env_for(make_env, sink):
+def env_for(sink_env):
     """Factory: an environment that delivers to the sink, with users."""
-    def factory(**options):
-        env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
-                       **options)
-        add_users(env, *USERS)
-        return env
-    return factory
-
-
-def delivered(env, sink):
-    """Deliver the outbox; the mail that arrived, as {rcpt: [message]}."""
-    sink.received.clear()
-    deliver(env)
-    mails = {}
-    for item in sink.received:
-        assert len(item.rcpt_tos) == 1, 'one envelope per recipient'
-        mails.setdefault(item.rcpt_tos[0], []).append(item.message)
-    return mails
+    return functools.partial(sink_env, USERS)
 
 
 def all_headers(message) -> str:

@@ -9,7 +9,7 @@ import re
 import pytest
 from trac.db.api import DatabaseManager
 
-from tests.support.tickets import add_users, change_ticket, create_ticket, deliver
+from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
 from tracnotify import unsubscribe
 from tracnotify.schema import SCHEMA_NAME, SCHEMA_V2, SCHEMA_VERSION, TracnotifySetup
 
@@ -18,22 +18,12 @@ URL_RE = re.compile(r'^<(http://trac\.example\.org/tracnotify/unsubscribe/'
 
 
 @pytest.fixture
-def sink(smtp_sink):
-    return smtp_sink()
-
-
-@pytest.fixture
-def env(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port))
-    add_users(env, ('alice', 'Alice A', 'alice@example.net'))
-    return env
+def env(sink_env):
+    return sink_env([('alice', 'Alice A', 'alice@example.net')])
 
 
 def delivered(env, sink):
-    sink.received.clear()
-    report = deliver(env)
-    assert not report.errors
-    return {m.rcpt_tos[0]: m for m in sink.received}
+    return {m.rcpt_tos[0]: m for m in deliver_to_sink(env, sink, True)}
 
 
 def token_of(mail) -> str:
@@ -136,9 +126,8 @@ def test_suppressed_address_gets_nothing_others_still_do(env, sink, caplog):
                                          'carol@example.com'}
 
 
-def test_scope_is_every_mail_even_always_bcc(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
-                   smtp_always_bcc='list@example.com',
+def test_scope_is_every_mail_even_always_bcc(sink_env, sink):
+    env = sink_env(smtp_always_bcc='list@example.com',
                    smtp_always_cc='boss@example.com')
     unsubscribe.suppress(env, 'list@example.com', unsubscribe.ADMIN, 'admin')
     unsubscribe.suppress(env, 'boss@example.com', unsubscribe.UNSUBSCRIBED)

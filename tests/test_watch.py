@@ -5,30 +5,20 @@ import pytest
 from trac.notification.model import Subscription
 
 from tests.support.policies import HIDDEN_TICKET, HIDDEN_USER, enable_hide_ticket_policy
-from tests.support.tickets import add_users, change_ticket, create_ticket, deliver
+from tests.support.tickets import change_ticket, create_ticket, deliver, deliver_to_sink
 from tracnotify import watch
 from tracnotify.watch import KLASS
 
 
 @pytest.fixture
-def sink(smtp_sink):
-    return smtp_sink()
-
-
-@pytest.fixture
-def env(make_env, sink):
-    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port))
-    add_users(env, ('alice', 'Alice A', 'alice@example.net'),
-              ('dave', 'Dave D', 'dave@example.net'),
-              (HIDDEN_USER, 'Hidden H', 'hidden@example.net'))
-    return env
+def env(sink_env):
+    return sink_env([('alice', 'Alice A', 'alice@example.net'),
+                     ('dave', 'Dave D', 'dave@example.net'),
+                     (HIDDEN_USER, 'Hidden H', 'hidden@example.net')])
 
 
 def delivered(env, sink):
-    sink.received.clear()
-    report = deliver(env)
-    assert not report.errors
-    return {m.rcpt_tos[0]: m.message for m in sink.received}
+    return {m.rcpt_tos[0]: m.message for m in deliver_to_sink(env, sink, True)}
 
 
 def test_watcher_gets_mail_until_unwatching(env, sink):

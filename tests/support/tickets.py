@@ -1,5 +1,7 @@
 """Small helpers to change tickets and drain the outbox in tests."""
 
+from typing import Dict, Iterable, List
+
 from trac.ticket.model import Ticket
 
 from tracnotify.delivery import Deliverer
@@ -35,3 +37,31 @@ def deliver(env, transport=None):
 def add_users(env, *users) -> None:
     """Known users: (username, name, email) tuples."""
     env.insert_users(list(users))
+
+
+def deliver_to_sink(env, sink, check_errors: bool = False) -> list:
+    """Clear *sink*, run one delivery pass and return what the sink
+    received (``Received`` items), one envelope recipient each."""
+    sink.received.clear()
+    report = deliver(env)
+    if check_errors:
+        assert not report.errors
+    received = list(sink.received)
+    for item in received:
+        assert len(item.rcpt_tos) == 1, 'one envelope per recipient'
+    return received
+
+
+def by_recipient(received: Iterable) -> Dict[str, List]:
+    """``Received`` items as ``{envelope recipient: [EmailMessage]}``."""
+    mails: Dict[str, List] = {}
+    for item in received:
+        for rcpt in item.rcpt_tos:
+            mails.setdefault(rcpt, []).append(item.message)
+    return mails
+
+
+def mails_by_recipient(env, sink, check_errors: bool = False
+                       ) -> Dict[str, List]:
+    """Deliver the outbox; the mail that arrived, as ``{rcpt: [message]}``."""
+    return by_recipient(deliver_to_sink(env, sink, check_errors))
