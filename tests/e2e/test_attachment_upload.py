@@ -13,28 +13,13 @@ from trac.env import Environment
 from trac.ticket.model import Ticket
 from trac.ticket.notification import TicketChangeEvent, TicketFormatter
 
-from tests.support.live_trac import LiveTrac
-from tests.support.smtp_sink import SmtpSink
-
 RECIPIENTS = {'alice@example.org': 1, 'bob@example.org': 1,
               'carol@example.com': 1}
 
 
 @pytest.fixture(scope='module')
-def site(tmp_path_factory):
-    sink = SmtpSink().start()
-    trac = LiveTrac(str(tmp_path_factory.mktemp('live')), {
-        'smtp_enabled': 'true',
-        'smtp_server': '127.0.0.1',
-        'smtp_port': str(sink.port),
-        'smtp_from': 'trac@example.org',
-        'smtp_default_domain': 'example.org',
-        'always_notify_reporter': 'true',
-        'outbox_poll_interval': '1',
-    }).create().start()
-    yield trac, sink
-    trac.stop()
-    sink.stop()
+def site(start_site):
+    return start_site(always_notify_reporter='true')
 
 
 def new_mails(sink, before, expected, timeout=20.0):

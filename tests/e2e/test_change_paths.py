@@ -14,27 +14,14 @@ import time
 
 import pytest
 
-from tests.support.live_trac import LiveTrac, trac_admin
-from tests.support.smtp_sink import SmtpSink
+from tests.support.live_trac import trac_admin
 
 
 @pytest.fixture(scope='module')
-def site(tmp_path_factory):
-    sink = SmtpSink().start()
-    trac = LiveTrac(str(tmp_path_factory.mktemp('live')), {
-        'smtp_enabled': 'true',
-        'smtp_server': '127.0.0.1',
-        'smtp_port': str(sink.port),
-        'smtp_from': 'trac@example.org',
-        'smtp_default_domain': 'example.org',
-        'always_notify_reporter': 'true',
-        'always_notify_owner': 'true',
-        'outbox_poll_interval': '1',
-        'batch_window': '3',        # short, to keep the test fast
-    }).create().start()
-    yield trac, sink
-    trac.stop()
-    sink.stop()
+def site(start_site):
+    return start_site(always_notify_reporter='true',
+                      always_notify_owner='true',
+                      batch_window='3')     # short, to keep the test fast
 
 
 def new_mails(sink, before, expected, timeout=20.0):

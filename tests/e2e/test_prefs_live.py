@@ -6,24 +6,10 @@ import time
 
 import pytest
 
-from tests.support.live_trac import LiveTrac
-from tests.support.smtp_sink import SmtpSink
-
 
 @pytest.fixture(scope='module')
-def site(tmp_path_factory):
-    sink = SmtpSink().start()
-    trac = LiveTrac(str(tmp_path_factory.mktemp('prefs')), {
-        'smtp_enabled': 'true',
-        'smtp_server': '127.0.0.1',
-        'smtp_port': str(sink.port),
-        'smtp_from': 'trac@example.org',
-        'smtp_default_domain': 'example.org',
-        'outbox_poll_interval': '1',
-    }).create().start()
-    yield trac, sink
-    trac.stop()
-    sink.stop()
+def site(start_site):
+    return start_site()
 
 
 def mails_to(sink, before, address, timeout=20.0):

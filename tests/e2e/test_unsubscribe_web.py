@@ -17,27 +17,12 @@ import urllib.request
 
 import pytest
 
-from tests.support.live_trac import LiveTrac
-from tests.support.smtp_sink import SmtpSink
-
 CARL = 'carl@example.com'          # a bare cc address, no account
 
 
 @pytest.fixture(scope='module')
-def site(tmp_path_factory):
-    sink = SmtpSink().start()
-    trac = LiveTrac(str(tmp_path_factory.mktemp('live-unsub')), {
-        'smtp_enabled': 'true',
-        'smtp_server': '127.0.0.1',
-        'smtp_port': str(sink.port),
-        'smtp_from': 'trac@example.org',
-        'smtp_default_domain': 'example.org',
-        'always_notify_reporter': 'true',
-        'outbox_poll_interval': '1',
-    }).create().start()
-    yield trac, sink
-    trac.stop()
-    sink.stop()
+def site(start_site):
+    return start_site(always_notify_reporter='true')
 
 
 def mails_after(sink, before, expected, timeout=20.0):
