@@ -8,7 +8,7 @@ was at the moment of the change, whatever happened since.
 import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from trac.util.datefmt import from_utimestamp, to_utimestamp
 
@@ -68,6 +68,15 @@ class TicketEvent:
         return {name: {'old': old, 'new': self.values.get(name)}
                 for name, old in self.old_values.items()
                 if old != self.values.get(name)}
+
+    def sorted_changes(self) -> Iterator[Tuple[str, Any, Any]]:
+        """``(field, old, new)`` for each changed field, by field name, with
+        ``None`` as ``''`` (as Trac's ``TicketFormatter`` lists them)."""
+        changes = self.field_changes
+        for name in sorted(changes):
+            old, new = changes[name]['old'], changes[name]['new']
+            yield (name, '' if old is None else old,
+                   '' if new is None else new)
 
     def to_json(self) -> str:
         """Serialise for the outbox's event table."""

@@ -292,12 +292,7 @@ class TicketMailFormatter:
             return '', ''
         changes_body = ''
         changes_descr = ''
-        changes = event.field_changes
-        for name in sorted(changes):
-            old = changes[name]['old']
-            new = changes[name]['new']
-            old = '' if old is None else old
-            new = '' if new is None else new
+        for name, old, new in event.sorted_changes():
             if name == 'description':
                 new_descr = wrap(new, COLS, ' ', ' ', '\n', self.ambiwidth)
                 old_descr = wrap(old, COLS, '> ', '> ', '\n', self.ambiwidth)

@@ -276,12 +276,7 @@ class HtmlMailRenderer:
         cc_removed: List[str] = []
         if event.kind not in (CHANGED, COMMENT):
             return rows, cc_added, cc_removed
-        changes = event.field_changes
-        for name in sorted(changes):
-            old = changes[name]['old']
-            new = changes[name]['new']
-            old = '' if old is None else old
-            new = '' if new is None else new
+        for name, old, new in event.sorted_changes():
             if name == 'description':
                 continue
             if name == 'cc':
