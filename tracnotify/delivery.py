@@ -132,7 +132,7 @@ class Deliverer:
         throttle = Throttle(self.config.smtp_burst,
                             self.config.smtp_burst_pause, stop)
         connections = self.config.smtp_connections \
-            if self._own_transport else 1
+            if self._own_transport and not self._in_memory_db() else 1
         if connections <= 1:
             self._send_loop(self.transport, report, progress, stop, throttle)
             return
@@ -147,6 +147,11 @@ class Deliverer:
             thread.start()
         for thread in threads:
             thread.join()
+
+    def _in_memory_db(self) -> bool:
+        """One in-memory SQLite connection cannot be shared by threads."""
+        from trac.db.api import DatabaseManager
+        return DatabaseManager(self.env).connection_uri.endswith(':memory:')
 
     def _send_loop(self, transport: Transport, report: PassReport,
                    progress, stop: threading.Event,

@@ -22,6 +22,7 @@ DONE = 'done'        # event expanded into messages
 FAILED = 'failed'    # event that could not be expanded
 
 LEASE_SECONDS = 300
+CLAIM_RACES = 5      # lost SELECT/UPDATE races before a claim gives up
 MAX_RETRY_DELAY = 6 * 3600
 
 _MESSAGE_COLUMNS = ('id', 'event_id', 'ticket', 'kind', 'msgid', 'sender',
@@ -124,21 +125,27 @@ def _claim(env, table: str, where: str, params: list, order: str,
     PostgreSQL skips rows that other workers are claiming at the same
     moment (``FOR UPDATE SKIP LOCKED``); elsewhere the conditional
     ``UPDATE`` re-checks the lease, so a row claimed by someone else between
-    our SELECT and UPDATE is simply not ours.
+    our SELECT and UPDATE is simply not ours (and when all of them went to
+    others, we look again rather than report an empty queue).
     """
-    token = new_token()
     lock = ' FOR UPDATE SKIP LOCKED' if _is_postgres(env) else ''
-    with env.db_transaction as db:
-        ids = [row[0] for row in db(
-            'SELECT id FROM {} WHERE {} ORDER BY {} LIMIT %s{}'.format(
-                table, where, order, lock), params + [limit])]
-        if not ids:
-            return None
-        db("""UPDATE {} SET lease_owner=%s, lease_until=%s
-              WHERE id IN ({}) AND {}""".format(
-            table, ','.join(['%s'] * len(ids)), where),
-           [token, now + lease_seconds * 1000000] + ids + params)
-    return token
+    for _attempt in range(CLAIM_RACES):
+        token = new_token()
+        with env.db_transaction as db:
+            ids = [row[0] for row in db(
+                'SELECT id FROM {} WHERE {} ORDER BY {} LIMIT %s{}'.format(
+                    table, where, order, lock), params + [limit])]
+            if not ids:
+                return None
+            cursor = db.cursor()
+            cursor.execute("""UPDATE {} SET lease_owner=%s, lease_until=%s
+                              WHERE id IN ({}) AND {}""".format(
+                table, ','.join(['%s'] * len(ids)), where),
+                [token, now + lease_seconds * 1000000] + ids + params)
+            if cursor.rowcount != 0:
+                return token
+        # every candidate went to another worker in between: look again
+    return None
 
 
 def complete_event(env, event_id: int, messages: Iterable[NewMessage]) -> int:

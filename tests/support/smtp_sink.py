@@ -35,6 +35,8 @@ class Received:
     mail_from: str
     rcpt_tos: List[str]
     data: bytes
+    peer: tuple = ()            # the client's (host, port): its connection
+    at: float = 0.0             # time.monotonic() when DATA completed
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -73,7 +75,8 @@ class SinkHandler:
         if self.data_replies:
             return self.data_replies.pop(0)
         item = Received(envelope.mail_from, list(envelope.rcpt_tos),
-                        envelope.original_content or envelope.content)
+                        envelope.original_content or envelope.content,
+                        tuple(session.peer or ()), time.monotonic())
         with self.cond:
             self.count += 1
             if self.keep:
