@@ -228,6 +228,7 @@ class DeliveryService(Component):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._recorded_here = False     # a change was recorded by this process
         self._config_errors_logged = False
 
     # IRequestFilter methods
@@ -252,6 +253,7 @@ class DeliveryService(Component):
         config = load_config(self.env)
         if config.delivery != 'inline':
             return
+        self._recorded_here = True
         self._ensure_thread()
         self._wake.set()
 
@@ -288,19 +290,25 @@ class DeliveryService(Component):
             # only after its commit: look again shortly after a wake-up.
             idle = 0 if (woken or report.attempted or report.events) \
                 else idle + 1
+        if self._recorded_here:
+            # A process that is exiting (trac-admin, a script) may have
+            # committed its change after our last look: one more pass, so
+            # that its mail goes out now rather than at the next poll of
+            # some other process.  stop() bounds how long it may take.
+            self._pass(threading.Event())
 
     def _poll_interval(self, idle: int) -> float:
         configured = load_config(self.env).poll_interval
         return 0.2 if idle < 3 else float(configured)
 
-    def _pass(self) -> PassReport:
+    def _pass(self, stop: Optional[threading.Event] = None) -> PassReport:
         try:
             config = load_config(self.env)
             if config.errors and not self._config_errors_logged:
                 for error in config.errors:
                     self.log.warning('tracnotify: %s', error)
                 self._config_errors_logged = True
-            return Deliverer(self.env, config).run_once(stop=self._stop)
+            return Deliverer(self.env, config).run_once(stop=stop or self._stop)
         except Exception as e:
             self.log.error('tracnotify: delivery pass failed: %s',
                            exception_to_unicode(e, traceback=True))
