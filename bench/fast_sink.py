@@ -2,7 +2,9 @@
 
 Much cheaper per message than aiosmtpd, so that it is not what limits the
 throughput benchmark (``python -m bench.fast_sink --selftest`` says what it
-sustains on its own).  ``--delay`` holds each DATA reply (slow server).
+sustains on its own).  ``--delay`` holds each DATA reply (slow server);
+a negative delay makes a server that accepts connections and never answers
+(e.g. an SMTPS port that a client speaks plain SMTP to).
 
     python -m bench.fast_sink --port 2526 [--delay 0.2]
 """
@@ -12,6 +14,7 @@ import asyncio
 import os
 import signal
 import smtplib
+import socket
 import sys
 import threading
 import time
@@ -29,9 +32,12 @@ class SinkProtocol(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
-        transport.write(b'220 fast-sink ESMTP\r\n')
+        if self.delay >= 0:     # a negative delay: a server that never talks
+            transport.write(b'220 fast-sink ESMTP\r\n')
 
     def data_received(self, data):
+        if self.delay < 0:
+            return
         self.buffer += data
         while True:
             if self.in_data:
@@ -101,7 +107,7 @@ class FastSink:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                smtplib.SMTP('127.0.0.1', self.port, timeout=2).quit()
+                socket.create_connection(('127.0.0.1', self.port), 2).close()
                 return self
             except OSError:
                 time.sleep(0.05)
