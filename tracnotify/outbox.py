@@ -8,6 +8,7 @@ machines can share one queue without sending a row twice; a lease that ran
 out (a worker killed with ``kill -9``) makes the row claimable again.
 """
 
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
@@ -81,21 +82,45 @@ def add_event(env, event: TicketEvent) -> None:
     """Store *event* in the current (possibly still open) transaction.
 
     The insert runs in a savepoint: if it fails, the caller's transaction is
-    left as it was (PostgreSQL would otherwise abort the whole ticket save).
+    left as it was.  (PostgreSQL would otherwise abort the whole ticket
+    save, and Trac's SQLite cursor rolls the whole transaction back on any
+    error, so on SQLite the statements go through a plain cursor of the same
+    connection.)
     """
+    insert = """
+        INSERT INTO tracnotify_event
+            (created, kind, ticket, author, payload, state, attempts)
+        VALUES (%s, %s, %s, %s, %s, %s, 0)"""
+    params = (now_us(), event.kind, event.ticket_id, event.author,
+              event.to_json(), PENDING)
     with env.db_transaction as db:
-        db.execute('SAVEPOINT tracnotify_add_event')
+        plain = _plain_sqlite_cursor(db)
+        if plain is not None:
+            execute = lambda sql, args=(): plain.execute(  # noqa: E731
+                sql % (('?',) * len(args)), args)
+        else:
+            execute = db.execute
+        execute('SAVEPOINT tracnotify_add_event')
         try:
-            db.execute("""
-                INSERT INTO tracnotify_event
-                    (created, kind, ticket, author, payload, state, attempts)
-                VALUES (%s, %s, %s, %s, %s, %s, 0)
-                """, (now_us(), event.kind, event.ticket_id, event.author,
-                      event.to_json(), PENDING))
+            execute(insert, params)
         except Exception:
-            db.execute('ROLLBACK TO SAVEPOINT tracnotify_add_event')
+            execute('ROLLBACK TO SAVEPOINT tracnotify_add_event')
+            execute('RELEASE SAVEPOINT tracnotify_add_event')
             raise
-        db.execute('RELEASE SAVEPOINT tracnotify_add_event')
+        execute('RELEASE SAVEPOINT tracnotify_add_event')
+
+
+def _plain_sqlite_cursor(db) -> Optional[sqlite3.Cursor]:
+    """A cursor of the sqlite3 connection under Trac's wrappers, or None
+    when the database is not SQLite."""
+    cnx = db
+    for _depth in range(6):
+        if isinstance(cnx, sqlite3.Connection):
+            return cnx.cursor()
+        cnx = getattr(cnx, 'cnx', None)
+        if cnx is None:
+            return None
+    return None
 
 
 def claim_events(env, limit: int, lease_seconds: int = LEASE_SECONDS
