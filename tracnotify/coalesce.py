@@ -26,8 +26,9 @@ claims events as usual (:func:`tracnotify.outbox.claim_events`), then
   the batch, the claimed part is held again for about a second, so that
   one worker ends up with all of it.
 
-``batch_window = 0`` turns this off.  Batch and digest mails are plain
-text (the HTML part is made for single changes only).
+``batch_window = 0`` turns this off.  Recipients who chose HTML (or
+both) get the text and an HTML part listing the same changes
+(``multipart/alternative``, text first).
 """
 
 import random
@@ -38,9 +39,10 @@ from trac.util.text import jinja2template
 
 from tracnotify import outbox
 from tracnotify.config import NotifyConfig
-from tracnotify.digest import change_block
+from tracnotify.digest import change_block, change_html, wants_html
 from tracnotify.event import CHANGED, COMMENT, TicketEvent
 from tracnotify.format import clean_header_text
+from tracnotify.html import text_as_html, ticket_list_html
 from tracnotify.i18n import mail_language
 from tracnotify.message import MailHeaders, Recipient, build_copies, encode_shared_part
 from tracnotify.outbox import NewMessage
@@ -233,23 +235,29 @@ def build_batch_messages(env, config: NotifyConfig,
         alone = [r for r in x.recipients if seen[r.address.lower()] == [n]]
         messages.extend(render_messages(env, config, x.event, x.formatter,
                                         alone))
-    groups: Dict[Tuple[str, Tuple[int, ...]], List[Recipient]] = {}
+    groups: Dict[Tuple[str, bool, Tuple[int, ...]], List[Recipient]] = {}
     for key, numbers in seen.items():
         if len(numbers) > 1:
             r = who[key]
-            groups.setdefault((r.language or 'en', tuple(numbers)),
-                              []).append(r)
+            groups.setdefault((r.language or 'en', wants_html(r),
+                               tuple(numbers)), []).append(r)
     blocks: Dict[Tuple[int, str], str] = {}
-    for (language, numbers), recipients in groups.items():
+    html_blocks: Dict[Tuple[int, str], Optional[str]] = {}
+    for (language, with_html, numbers), recipients in groups.items():
         chosen = [expansions[n] for n in numbers]
         for n in numbers:
+            x = expansions[n]
             if (n, language) not in blocks:
-                x = expansions[n]
                 blocks[(n, language)] = change_block(env, x.formatter,
                                                      x.event, language)
+            if with_html and (n, language) not in html_blocks:
+                html_blocks[(n, language)] = change_html(
+                    env, x.formatter, x.event, language)
+        html = [html_blocks[(n, language)] for n in numbers] \
+            if with_html else None
         messages.extend(_batch_mail(env, config, chosen, language,
                                     [blocks[(n, language)] for n in numbers],
-                                    recipients))
+                                    recipients, html))
     return messages, items
 
 
@@ -276,8 +284,12 @@ def batch_subject(env, ticket_ids: Sequence[int]) -> str:
 
 
 def _batch_mail(env, config: NotifyConfig, expansions, language: str,
-                blocks: List[str], recipients: List[Recipient]
+                blocks: List[str], recipients: List[Recipient],
+                html_blocks: Optional[List[Optional[str]]] = None
                 ) -> List[NewMessage]:
+    """The copies of one batch mail for *recipients* (one language); with
+    *html_blocks* (one per change, None: shown as its text) also an HTML
+    part."""
     from tracnotify.pipeline import sender_address, sender_name
     first = expansions[0].event
     ids = []
@@ -286,18 +298,23 @@ def _batch_mail(env, config: NotifyConfig, expansions, language: str,
             ids.append(x.event.ticket_id)
     descr = ', '.join('#%s' % t for t in ids)
     project_url = env.project_url or env.abs_href()
+    query_url = env.abs_href.query(id=','.join(str(t) for t in ids))
+    html = None
     with mail_language(env, language):
         author = expansions[0].formatter._format_author(first.author)
+        intro = str(_('Batch modification to %(tickets)s by %(author)s:',
+                      tickets=descr, author=author))
         body = '\n'.join(
-            [str(_('Batch modification to %(tickets)s by %(author)s:',
-                   tickets=descr, author=author)), ''] +
+            [intro, ''] +
             [b + '\n' for b in blocks] +
             ['-- ',
-             str(_('Tickets URL: <%(link)s>', link=env.abs_href.query(
-                 id=','.join(str(t) for t in ids)))),
+             str(_('Tickets URL: <%(link)s>', link=query_url)),
              '%s <%s>' % (env.project_name, project_url),
              env.project_description or '']) + str(footer(env))
-    subject = batch_subject(env, ids)
+        subject = batch_subject(env, ids)
+        if html_blocks is not None:
+            html = _batch_html(env, expansions, blocks, html_blocks, intro,
+                               subject, query_url, language)
     msgid = create_message_id(env, ','.join(str(t) for t in ids),
                               config.envelope_from, first.datetime,
                               '%s.%s.%s' % (BATCH_KIND, first.author,
@@ -314,9 +331,29 @@ def _batch_mail(env, config: NotifyConfig, expansions, language: str,
                ('X-Trac-Realm', 'ticket'),
                ('X-Trac-Notification-Type', BATCH_KIND),
                ('List-Id', list_id(env))))
-    shared = encode_shared_part(headers, body, config)
+    shared = encode_shared_part(headers, body, config, html, 'both')
     recipients = with_unsubscribe_links(env, recipients)
     return [NewMessage(ticket=ids[0], kind=BATCH_KIND, msgid=msgid,
                        sender=config.envelope_from, recipient=r.address,
                        reason=r.reason, subject=subject, message=data)
             for r, data in build_copies(shared, recipients, config)]
+
+
+def _batch_html(env, expansions, blocks: List[str],
+                html_blocks: List[Optional[str]], intro: str, title: str,
+                query_url: str, language: str) -> str:
+    """The HTML part of a batch mail: one section per ticket (its heading
+    links to it), holding that ticket's changes (translations active)."""
+    sections: Dict[int, Tuple[str, str, List[str]]] = {}
+    for x, text, block in zip(expansions, blocks, html_blocks):
+        ticket_id = x.event.ticket_id
+        heading = str(_('Ticket #%(id)s: %(summary)s', id=ticket_id,
+                        summary=x.event.values.get('summary') or ''))
+        section = sections.setdefault(
+            ticket_id, (heading, env.abs_href.ticket(ticket_id), []))
+        section[2].append(block if block is not None else text_as_html(text))
+    project_url = env.project_url or env.abs_href()
+    return ticket_list_html(
+        title, intro, list(sections.values()),
+        [(str(_('Open these tickets')), query_url),
+         (env.project_name, project_url)], str(footer(env)), language)

@@ -9,7 +9,8 @@ are the admin's explicit choice and are always mailed at once.
    recipients are resolved and permission-checked as for any mail; those
    who want a digest get, instead of a message, one row in
    ``tracnotify_digest_item`` holding the change's text block (the body of
-   the normal mail, up to its signature, in their language).  The rows are
+   the normal mail, up to its signature, in their language) and, for who
+   chose HTML or both, its HTML block (see :func:`pack_block`).  The rows are
    written in the transaction that marks the event done.
 2. **The digest** (worker, :func:`run_digests`, every pass): for each
    address with items, once its local time (the user's ``tz`` session
@@ -38,6 +39,7 @@ from tracnotify import outbox
 from tracnotify.config import NotifyConfig
 from tracnotify.event import TicketEvent
 from tracnotify.format import COLS, TicketMailFormatter, clean_header_text
+from tracnotify.html import HtmlMailRenderer, text_as_html, ticket_list_html
 from tracnotify.i18n import mail_language
 from tracnotify.message import MailHeaders, Recipient, build_copies, encode_shared_part
 from tracnotify.translation import _, ngettext
@@ -48,6 +50,9 @@ NOTIFICATION_TYPE = 'digest'
 #: recipients that are never digested (the admin's explicit addresses)
 ALWAYS_NOW = ('always_cc', 'always_bcc')
 SIGNATURE = '\n-- \n'
+#: separates a digest item's text block from its HTML block in the
+#: ``block`` column (a text holding it has it replaced, see pack_block)
+HTML_MARK = '\n\x1e\x1ftracnotify-html\x1f\x1e\n'
 
 
 @dataclass
@@ -61,6 +66,8 @@ class DigestItem:
     change_time: int          # microseconds since the epoch
     language: str
     block: str
+    #: the change's HTML block, for a recipient who wants HTML
+    html: Optional[str] = None
 
 
 # Expansion side (called by the pipeline) -------------------------------------
@@ -102,19 +109,73 @@ def change_block(env, formatter: TicketMailFormatter, event: TicketEvent,
     return body.rstrip('\n') + '\n\n' + link
 
 
+def wants_html(recipient: Recipient) -> bool:
+    """Whether *recipient* gets an HTML part (format ``html`` or
+    ``both``: digest and batch mails then carry text and HTML)."""
+    return recipient.format in ('html', 'both')
+
+
+def change_html(env, formatter: TicketMailFormatter, event: TicketEvent,
+                language: str) -> Optional[str]:
+    """The HTML of one change (``ticket_change.html``) in *language*, as
+    a digest or batch mail lists it; None when it cannot be rendered (a
+    broken template override: the text still goes)."""
+    rendered = formatter.render(event, language)
+    with mail_language(env, language):
+        formatter.translated = language != 'en'
+        try:
+            return HtmlMailRenderer(env, formatter).render_block(
+                event, rendered, language)
+        except Exception as e:
+            env.log.error('tracnotify: HTML of ticket #%s for a digest or '
+                          'batch mail failed, text only: %s',
+                          event.ticket_id,
+                          exception_to_unicode(e, traceback=True))
+            return None
+        finally:
+            formatter.translated = False
+
+
+def pack_block(text: str, html: Optional[str]) -> str:
+    """The ``block`` column of a digest item: its text, then its HTML
+    after :data:`HTML_MARK` when the recipient wants HTML (text blocks of
+    text-only recipients are stored as they always were).  The mark in a
+    text (a hostile comment) is replaced, so no text is ever read as HTML."""
+    if HTML_MARK in text:
+        text = text.replace(HTML_MARK, '\n')
+    if html is None or HTML_MARK in html:
+        return text
+    return text + HTML_MARK + html
+
+
+def unpack_block(block: str) -> Tuple[str, Optional[str]]:
+    """``(text, html or None)`` of a stored ``block``."""
+    text, mark, html = (block or '').partition(HTML_MARK)
+    return text, (html if mark else None)
+
+
 def digest_items_for(env, formatter: TicketMailFormatter, event: TicketEvent,
                      recipients: Sequence[Recipient]) -> List[DigestItem]:
-    """The digest items of *event*, its block rendered once per language."""
+    """The digest items of *event*, its block rendered once per language
+    (and its HTML block once per language, for those who want HTML)."""
     blocks: Dict[str, str] = {}
+    html_blocks: Dict[str, Optional[str]] = {}
     items = []
     for r in recipients:
         language = r.language or 'en'
         if language not in blocks:
             blocks[language] = change_block(env, formatter, event, language)
+        html = None
+        if wants_html(r):
+            if language not in html_blocks:
+                html_blocks[language] = change_html(env, formatter, event,
+                                                    language)
+            html = html_blocks[language]
         items.append(DigestItem(r.address, r.sid if r.authenticated else None,
                                 event.ticket_id,
                                 event.values.get('summary') or '',
-                                event.time, language, blocks[language]))
+                                event.time, language, blocks[language],
+                                html))
     return items
 
 
@@ -122,7 +183,7 @@ def queue_items(env, items: Iterable[DigestItem]) -> int:
     """Store digest items (in the caller's transaction, if any)."""
     now = outbox.now_us()
     rows = [(now, i.address, i.sid, i.ticket, i.summary, i.change_time,
-             i.language, i.block) for i in items]
+             i.language, pack_block(i.block, i.html)) for i in items]
     if rows:
         with env.db_transaction as db:
             db.executemany("""
@@ -336,7 +397,10 @@ def build_digest(env, config: NotifyConfig, address: str,
     """``(msgid, subject, message)`` of the digest listing *rows*
     ``(id, ticket, summary, change_time, language, block)``, grouped by
     ticket, each ticket under its heading."""
-    language = max(rows, key=lambda r: (r[3], r[0]))[4] or 'en'
+    latest = max(rows, key=lambda r: (r[3], r[0]))
+    language = latest[4] or 'en'
+    # the format of the latest change's copy, like its language
+    with_html = unpack_block(latest[5])[1] is not None
     by_ticket: Dict[int, List[tuple]] = {}
     for row in rows:
         by_ticket.setdefault(row[1], []).append(row)
@@ -344,6 +408,7 @@ def build_digest(env, config: NotifyConfig, address: str,
                             '__default__')
     if prefix == '__default__':
         prefix = '[%s]' % env.project_name
+    html = None
     with mail_language(env, language):
         changes = ngettext('%(num)s change', '%(num)s changes', len(rows))
         tickets = ngettext('%(num)s ticket', '%(num)s tickets',
@@ -352,17 +417,28 @@ def build_digest(env, config: NotifyConfig, address: str,
                       changes=changes, tickets=tickets))
         subject = clean_header_text('%s %s' % (prefix, title))
         parts = [title]
+        sections = []
         for ticket_id, items in by_ticket.items():
             summary = max(items, key=lambda r: (r[3], r[0]))[2] or ''
             heading = str(_('Ticket #%(id)s: %(summary)s', id=ticket_id,
                             summary=summary))
             parts += ['', heading, '=' * min(len(heading), COLS), '']
+            blocks = []
             for item in items:
-                parts += [item[5], '']
+                text, block_html = unpack_block(item[5])
+                parts += [text, '']
+                blocks.append(block_html if block_html is not None
+                              else text_as_html(text))
+            sections.append((heading, env.abs_href.ticket(ticket_id),
+                             blocks))
         project_url = env.project_url or env.abs_href()
         parts += ['-- ', '%s <%s>' % (env.project_name, project_url),
                   env.project_description or '']
         body = '\n'.join(parts) + str(footer(env))
+        if with_html:
+            html = ticket_list_html(
+                title, '', sections, [(env.project_name, project_url)],
+                str(footer(env)), language)
     when = from_utimestamp(to_utimestamp(now))
     msgid = create_message_id(env, 'digest', config.envelope_from, when,
                               '%s.%s.%s' % (address, day, rows[0][0]))
@@ -378,9 +454,10 @@ def build_digest(env, config: NotifyConfig, address: str,
                ('X-Trac-Realm', 'ticket'),
                ('X-Trac-Notification-Type', NOTIFICATION_TYPE),
                ('List-Id', list_id(env))))
-    shared = encode_shared_part(headers, body, config)
+    shared = encode_shared_part(headers, body, config, html, 'both')
     recipient = Recipient(address, DIGEST, 'to', sid, bool(sid),
-                          language=language)
+                          language=language,
+                          format='both' if html else 'text')
     recipient = with_unsubscribe_links(env, [recipient])[0]
     (_r, data), = build_copies(shared, [recipient], config)
     return msgid, subject, data

@@ -13,7 +13,7 @@ import os
 import re
 from html import escape
 from html.parser import HTMLParser
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from genshi.core import Markup as GenshiMarkup
 from genshi.template import MarkupTemplate, TemplateLoader
@@ -34,6 +34,13 @@ from tracnotify.format import TEMPLATE_DIR, RenderedTicketMail, TicketMailFormat
 from tracnotify.translation import _
 
 HTML_TEMPLATE = 'mail/ticket_body.html'
+#: one change inside a digest or batch mail (see :func:`ticket_list_html`)
+BLOCK_TEMPLATE = 'mail/ticket_change.html'
+#: inline styles of the page that lists several tickets' changes
+_BODY_STYLE = ('margin:0;padding:16px;background:#ffffff;color:#222222;'
+               "font-family:Verdana,Arial,'Bitstream Vera Sans',Helvetica,"
+               'sans-serif;font-size:13px;line-height:1.4')
+_SMALL_STYLE = 'margin:0;font-size:11px;color:#777777'
 
 #: tags kept from rendered wiki text; everything else is unwrapped
 ALLOWED_TAGS = {
@@ -197,12 +204,19 @@ class HtmlMailRenderer:
         return template.generate(**data).render('html', doctype='html5',
                                                 encoding=None)
 
-    def _load_template(self) -> MarkupTemplate:
+    def render_block(self, event: TicketEvent, rendered: RenderedTicketMail,
+                     language: Optional[str] = None) -> str:
+        """The HTML of *event* alone (``ticket_change.html``), as a digest
+        or batch mail lists it under its ticket's heading."""
+        data = self.template_data(event, rendered, language or 'en', '')
+        template = self._load_template(BLOCK_TEMPLATE)
+        return template.generate(**data).render('html', encoding=None)
+
+    def _load_template(self, name: str = HTML_TEMPLATE) -> MarkupTemplate:
         search = [os.path.join(self.env.templates_dir), TEMPLATE_DIR]
         loader = TemplateLoader([p for p in search if os.path.isdir(p)],
                                 auto_reload=True)
-        return loader.load(HTML_TEMPLATE, cls=MarkupTemplate,
-                           encoding='utf-8')
+        return loader.load(name, cls=MarkupTemplate, encoding='utf-8')
 
     # Template data
 
@@ -309,3 +323,49 @@ class HtmlMailRenderer:
             small.append(('', ''))
         rows = [small[i] + small[i + 1] for i in range(0, len(small), 2)]
         return rows, big
+
+
+def text_as_html(text: str) -> str:
+    """Plain text shown as-is (a change whose HTML could not be made)."""
+    return '<pre style="%s">%s</pre>' % (INLINE_STYLES['pre'],
+                                         escape(text, quote=False))
+
+
+def ticket_list_html(title: str, intro: str,
+                     sections: Sequence[Tuple[str, str, Sequence[str]]],
+                     links: Sequence[Tuple[str, str]], footer: str = '',
+                     language: str = 'en') -> str:
+    """The HTML document of a digest or batch mail: *title*, *intro*, then
+    per ticket a section ``(heading, link, [change blocks])`` whose heading
+    links to the ticket, then *links* ``(text, url)`` and *footer*.  The
+    blocks are trusted HTML (from :meth:`HtmlMailRenderer.render_block`)."""
+    link_style = INLINE_STYLES['a']
+    out = ['<!DOCTYPE html>',
+           '<html lang="%s"><head><meta http-equiv="Content-Type" '
+           'content="text/html; charset=utf-8"><title>%s</title></head>'
+           % (escape(language), escape(title)),
+           '<body style="%s"><div style="max-width:800px">'
+           % escape(_BODY_STYLE),
+           '<h1 style="font-size:16px;margin:0 0 12px 0">%s</h1>'
+           % escape(title)]
+    if intro:
+        out.append('<p style="margin:0 0 12px 0">%s</p>' % escape(intro))
+    for heading, link, blocks in sections:
+        out.append('<div style="margin:0 0 16px 0">')
+        out.append('<h2 style="font-size:14px;margin:0 0 8px 0;'
+                   'border-bottom:1px solid #d7d7d7"><a href="%s" '
+                   'style="%s;text-decoration:none">%s</a></h2>'
+                   % (escape(link), link_style, escape(heading)))
+        out.extend(blocks)
+        out.append('</div>')
+    out.append('<hr style="border:0;border-top:1px solid #d7d7d7;'
+               'margin:16px 0 8px 0">')
+    out.append('<p style="%s">%s</p>' % (_SMALL_STYLE, '<br>'.join(
+        '<a href="%s" style="%s">%s</a>' % (escape(url), link_style,
+                                             escape(text))
+        for text, url in links)))
+    if footer.strip():
+        out.append('<p style="%s;margin-top:8px;white-space:pre-wrap">%s'
+                   '</p>' % (_SMALL_STYLE, escape(footer.strip())))
+    out.append('</div></body></html>')
+    return '\n'.join(out) + '\n'
