@@ -16,7 +16,6 @@ from tests.support.tickets import (
 from tests.test_coalesce import batch_modify
 from tests.test_digest import at, delivered, digests, tomorrow
 from tests.test_html_mail import COMMENT, Checker, check_html, set_session
-from tracnotify import digest
 
 USERS = (('alice', 'Alice A', 'alice@example.net'),
          ('bob', 'Bob Updater', 'bob@example.net'),
@@ -99,13 +98,6 @@ def test_digest_item_of_a_text_recipient_shows_as_text(sink_env, sink):
     assert sections(html).heads == ['http://trac.example.org/ticket/1',
                                     'http://trac.example.org/ticket/2']
     assert '#1: Before &lt;b&gt;' in html and '<b>' not in html
-
-
-def test_a_hostile_mark_in_a_comment_is_never_html():
-    text = 'x' + digest.HTML_MARK + '<script>alert(1)</script>'
-    assert digest.unpack_block(digest.pack_block(text, None))[1] is None
-    packed = digest.pack_block(text, '<p>ok</p>')
-    assert digest.unpack_block(packed)[1] == '<p>ok</p>'
 
 
 @pytest.mark.parametrize('language', ['en', 'fr'])

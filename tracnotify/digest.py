@@ -10,7 +10,7 @@ are the admin's explicit choice and are always mailed at once.
    who want a digest get, instead of a message, one row in
    ``tracnotify_digest_item`` holding the change's text block (the body of
    the normal mail, up to its signature, in their language) and, for who
-   chose HTML or both, its HTML block (see :func:`pack_block`).  The rows are
+   chose HTML or both, its HTML block (``html`` column).  The rows are
    written in the transaction that marks the event done.
 2. **The digest** (worker, :func:`run_digests`, every pass): for each
    address with items, once its local time (the user's ``tz`` session
@@ -50,9 +50,6 @@ NOTIFICATION_TYPE = 'digest'
 #: recipients that are never digested (the admin's explicit addresses)
 ALWAYS_NOW = ('always_cc', 'always_bcc')
 SIGNATURE = '\n-- \n'
-#: separates a digest item's text block from its HTML block in the
-#: ``block`` column (a text holding it has it replaced, see pack_block)
-HTML_MARK = '\n\x1e\x1ftracnotify-html\x1f\x1e\n'
 
 
 @dataclass
@@ -136,24 +133,6 @@ def change_html(env, formatter: TicketMailFormatter, event: TicketEvent,
             formatter.translated = False
 
 
-def pack_block(text: str, html: Optional[str]) -> str:
-    """The ``block`` column of a digest item: its text, then its HTML
-    after :data:`HTML_MARK` when the recipient wants HTML (text blocks of
-    text-only recipients are stored as they always were).  The mark in a
-    text (a hostile comment) is replaced, so no text is ever read as HTML."""
-    if HTML_MARK in text:
-        text = text.replace(HTML_MARK, '\n')
-    if html is None or HTML_MARK in html:
-        return text
-    return text + HTML_MARK + html
-
-
-def unpack_block(block: str) -> Tuple[str, Optional[str]]:
-    """``(text, html or None)`` of a stored ``block``."""
-    text, mark, html = (block or '').partition(HTML_MARK)
-    return text, (html if mark else None)
-
-
 def digest_items_for(env, formatter: TicketMailFormatter, event: TicketEvent,
                      recipients: Sequence[Recipient]) -> List[DigestItem]:
     """The digest items of *event*, its block rendered once per language
@@ -183,14 +162,14 @@ def queue_items(env, items: Iterable[DigestItem]) -> int:
     """Store digest items (in the caller's transaction, if any)."""
     now = outbox.now_us()
     rows = [(now, i.address, i.sid, i.ticket, i.summary, i.change_time,
-             i.language, pack_block(i.block, i.html)) for i in items]
+             i.language, i.block, i.html) for i in items]
     if rows:
         with env.db_transaction as db:
             db.executemany("""
                 INSERT INTO tracnotify_digest_item
                     (created, address, sid, ticket, summary, change_time,
-                     language, block)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""", rows)
+                     language, block, html)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""", rows)
     return len(rows)
 
 
@@ -350,7 +329,8 @@ def make_digest(env, config: NotifyConfig, address: str, sid: Optional[str],
                           (address, day, created, items, msgid)
                       VALUES (%s, %s, %s, 0, '')""", (address, day, now_us))
             rows = db("""
-                SELECT id, ticket, summary, change_time, language, block
+                SELECT id, ticket, summary, change_time, language, block,
+                       html
                 FROM tracnotify_digest_item
                 WHERE address=%s AND digest_day IS NULL AND created<=%s
                 ORDER BY ticket, change_time, id""",
@@ -395,12 +375,12 @@ def build_digest(env, config: NotifyConfig, address: str,
                  sid: Optional[str], day: str, now: datetime,
                  rows: Sequence[tuple]) -> Tuple[str, str, str]:
     """``(msgid, subject, message)`` of the digest listing *rows*
-    ``(id, ticket, summary, change_time, language, block)``, grouped by
+    ``(id, ticket, summary, change_time, language, block, html)``, grouped by
     ticket, each ticket under its heading."""
     latest = max(rows, key=lambda r: (r[3], r[0]))
     language = latest[4] or 'en'
     # the format of the latest change's copy, like its language
-    with_html = unpack_block(latest[5])[1] is not None
+    with_html = latest[6] is not None
     by_ticket: Dict[int, List[tuple]] = {}
     for row in rows:
         by_ticket.setdefault(row[1], []).append(row)
@@ -425,7 +405,7 @@ def build_digest(env, config: NotifyConfig, address: str,
             parts += ['', heading, '=' * min(len(heading), COLS), '']
             blocks = []
             for item in items:
-                text, block_html = unpack_block(item[5])
+                text, block_html = item[5], item[6]
                 parts += [text, '']
                 blocks.append(block_html if block_html is not None
                               else text_as_html(text))

@@ -99,7 +99,8 @@ SCHEMA_V3 = [
         Column('summary'),
         Column('change_time', type='int64'),
         Column('language'),
-        Column('block'),
+        Column('block'),            # the change's text block
+        Column('html'),             # its HTML block, for who wants HTML
         Column('digest_day'),
         Index(['digest_day', 'address']),
     ],
