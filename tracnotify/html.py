@@ -36,6 +36,8 @@ from tracnotify.translation import _
 HTML_TEMPLATE = 'mail/ticket_body.html'
 #: one change inside a digest or batch mail (see :func:`ticket_list_html`)
 BLOCK_TEMPLATE = 'mail/ticket_change.html'
+#: the changes of one change, shared by the two templates above
+CHANGES_TEMPLATE = 'mail/ticket_changes.html'
 #: inline styles of the page that lists several tickets' changes
 _BODY_STYLE = ('margin:0;padding:16px;background:#ffffff;color:#222222;'
                "font-family:Verdana,Arial,'Bitstream Vera Sans',Helvetica,"
@@ -200,6 +202,7 @@ class HtmlMailRenderer:
         """The HTML document for *event* (the translations of *language*
         must already be active, as they are in ``render_mail``)."""
         data = self.template_data(event, rendered, language or 'en', footer)
+        data['changes_block'] = self._changes_block(data)
         template = self._load_template()
         return template.generate(**data).render('html', doctype='html5',
                                                 encoding=None)
@@ -209,8 +212,15 @@ class HtmlMailRenderer:
         """The HTML of *event* alone (``ticket_change.html``), as a digest
         or batch mail lists it under its ticket's heading."""
         data = self.template_data(event, rendered, language or 'en', '')
+        data['changes_block'] = self._changes_block(data)
         template = self._load_template(BLOCK_TEMPLATE)
         return template.generate(**data).render('html', encoding=None)
+
+    def _changes_block(self, data: Dict) -> GenshiMarkup:
+        """``ticket_changes.html`` rendered, for either template above."""
+        template = self._load_template(CHANGES_TEMPLATE)
+        return GenshiMarkup(template.generate(**data).render(
+            'html', encoding=None))
 
     def _load_template(self, name: str = HTML_TEMPLATE) -> MarkupTemplate:
         search = [os.path.join(self.env.templates_dir), TEMPLATE_DIR]
