@@ -100,7 +100,7 @@ def make_env(options=None):
 
 def measure(name: str) -> dict:
     from tracnotify.config import load_config
-    from tracnotify.pipeline import build_messages
+    from tracnotify.mail.pipeline import build_messages
     env = make_env(OPTIONS.get(name))
     try:
         ev = SCENARIOS[name](env)

@@ -48,7 +48,7 @@ def fill_copies(path: str, total: int) -> int:
     from trac.env import Environment
     from trac.ticket.model import Ticket
 
-    from tracnotify.delivery import Deliverer, PassReport
+    from tracnotify.delivery.deliverer import Deliverer, PassReport
     env = Environment(path)
     env.db_transaction("DELETE FROM tracnotify_message")
     ticket = Ticket(env)

@@ -41,7 +41,7 @@ def fill_outbox(env, recipients: int, changes: int) -> None:
 def baseline_build_rate(env, count: int = 1000) -> float:
     """Messages/s when each message is built from scratch (email package)."""
     from tracnotify.config import load_config
-    from tracnotify.message import (
+    from tracnotify.mail.message import (
         MailHeaders,
         Recipient,
         build_copies,
@@ -82,7 +82,7 @@ def main() -> None:
     from trac.env import Environment
 
     from tracnotify.config import load_config
-    from tracnotify.delivery import Deliverer, PassReport
+    from tracnotify.delivery.deliverer import Deliverer, PassReport
     env = Environment(path)
     try:
         print('SMTP sink alone (smtplib, no database): %.0f msg/s with 1 '

@@ -4,7 +4,7 @@ Only the ``.po`` files are in git; wheels (and so ``pip install``) must
 carry the compiled ``.mo`` files.  This backend compiles them into the
 source tree (``*.mo`` is git-ignored), then hands every hook to
 ``setuptools.build_meta`` unchanged; ``setup.cfg``'s ``package_data``
-ships them.  ``tracnotify/catalogs.py`` is loaded by file path: the build
+ships them.  ``tracnotify/i18n/catalogs.py`` is loaded by file path: the build
 environment has Babel but not Trac.
 """
 
@@ -18,7 +18,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _compile_catalogs() -> None:
-    path = os.path.join(_ROOT, 'tracnotify', 'catalogs.py')
+    path = os.path.join(_ROOT, 'tracnotify', 'i18n', 'catalogs.py')
     spec = importlib.util.spec_from_file_location('_tracnotify_catalogs',
                                                   path)
     module = importlib.util.module_from_spec(spec)

@@ -66,7 +66,7 @@ def make_env(backend, tmp_path):
 
     yield factory
     for env in envs:
-        from tracnotify.delivery import DeliveryService
+        from tracnotify.delivery.service import DeliveryService
         DeliveryService(env).stop(2)
         env.reset_db()
         env.shutdown()

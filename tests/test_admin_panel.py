@@ -11,9 +11,10 @@ from trac.test import MockRequest
 from trac.web.api import HTTPBadRequest, RequestDone
 from trac.web.chrome import Chrome
 
-from tracnotify import outbox, queue_admin, stats
-from tracnotify.admin import NotifyAdminPanel
-from tracnotify.outbox import NewMessage
+from tracnotify import outbox
+from tracnotify.outbox import NewMessage, stats
+from tracnotify.outbox import maintenance as queue_admin
+from tracnotify.web.admin import NotifyAdminPanel
 
 TOKEN = 'form-token-123'
 
@@ -343,8 +344,8 @@ def test_test_mail_rejects_a_bad_address(env):
 
 
 def test_panel_files_exist():
-    import tracnotify.admin as admin
-    panel_dir = os.path.dirname(admin.__file__)
+    import tracnotify.web.admin as admin
+    panel_dir = os.path.dirname(os.path.dirname(admin.__file__))
     assert os.path.isfile(os.path.join(panel_dir, 'htdocs', 'admin.css'))
 
 

@@ -25,8 +25,8 @@ from tracnotify.event import (
     CHANGED,
     TicketEvent,
 )
-from tracnotify.format import TicketMailFormatter
-from tracnotify.pipeline import snapshot_ticket
+from tracnotify.mail.format import TicketMailFormatter
+from tracnotify.mail.pipeline import snapshot_ticket
 
 USERS = (('alice', 'Alice A', 'alice@example.net'),
          ('joe', 'Joe Owner', 'joe@example.net'),

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.live_trac import LiveTrac
 from tracnotify.config import load_config
-from tracnotify.transports import load_transport_options
+from tracnotify.delivery.transports import load_transport_options
 
 #: option -> a wrong value.  Every option tracnotify declares, and the
 #: options of Trac's [notification] that it reads and checks.

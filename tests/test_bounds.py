@@ -11,9 +11,9 @@ import pytest
 
 from bench.bounds import CC_ENTRIES, CUSTOM_FIELDS, OPTIONS, SCENARIOS, make_env
 from tracnotify.config import load_config
-from tracnotify.format import MAX_SUBJECT_CHARS, MAX_TEXT_CHARS
-from tracnotify.message import MAX_PUBLIC_ADDRESSES
-from tracnotify.pipeline import build_messages
+from tracnotify.mail.format import MAX_SUBJECT_CHARS, MAX_TEXT_CHARS
+from tracnotify.mail.message import MAX_PUBLIC_ADDRESSES
+from tracnotify.mail.pipeline import build_messages
 
 #: largest copy we accept for any of these changes (the text limits above,
 #: a few of them per mail, encoded)

@@ -16,10 +16,10 @@ from trac.util.datefmt import datetime_now, to_utimestamp, utc
 from tests.support.policies import enable_hide_ticket_policy
 from tests.support.tickets import by_recipient, create_ticket, deliver
 from tracnotify import outbox
-from tracnotify.coalesce import HOLD, Coalescer, group_events
 from tracnotify.config import load_config
-from tracnotify.delivery import Deliverer, PassReport
+from tracnotify.delivery.deliverer import Deliverer, PassReport
 from tracnotify.event import CHANGED, TicketEvent
+from tracnotify.mail.coalesce import HOLD, Coalescer, group_events
 
 USERS = (('alice', 'Alice A', 'alice@example.net'),
          ('bob', 'Bob Updater', 'bob@example.net'),

@@ -6,7 +6,8 @@ from trac.admin.console import TracAdmin
 
 from tests.support.smtp_sink import SinkHandler, free_port
 from tests.support.tickets import add_users, create_ticket
-from tracnotify import outbox, queue_admin
+from tracnotify import outbox
+from tracnotify.outbox import maintenance as queue_admin
 
 
 def run(env, *args):

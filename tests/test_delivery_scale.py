@@ -8,7 +8,7 @@ from trac.env import Environment
 
 from tests.support.disk_env import make_disk_env
 from tests.support.tickets import create_ticket, deliver
-from tracnotify.throttle import Throttle
+from tracnotify.delivery.throttle import Throttle
 
 
 def cc_list(count):

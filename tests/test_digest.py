@@ -19,9 +19,9 @@ from tests.support.tickets import (
     change_ticket,
     create_ticket,
 )
-from tracnotify import digest
 from tracnotify.config import load_config
-from tracnotify.delivery import Deliverer, PassReport
+from tracnotify.delivery.deliverer import Deliverer, PassReport
+from tracnotify.mail import digest
 from tracnotify.schema import (
     SCHEMA_NAME,
     SCHEMA_V2,

@@ -18,9 +18,13 @@ from hypothesis import strategies as st
 from tests.support.envs import make_stub_env
 from tracnotify.config import load_config
 from tracnotify.event import CHANGED, COMMENT, CREATED, TicketEvent
-from tracnotify.format import MAX_SUBJECT_CHARS, TicketMailFormatter, clean_header_text
-from tracnotify.message import MailHeaders, encode_shared_part
-from tracnotify.pipeline import build_messages, snapshot_ticket
+from tracnotify.mail.format import (
+    MAX_SUBJECT_CHARS,
+    TicketMailFormatter,
+    clean_header_text,
+)
+from tracnotify.mail.message import MailHeaders, encode_shared_part
+from tracnotify.mail.pipeline import build_messages, snapshot_ticket
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 phases=[Phase.explicit, Phase.reuse, Phase.generate]

@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from tests.support.envs import make_stub_env
 from tracnotify.config import load_config
 from tracnotify.event import CREATED, TicketEvent
-from tracnotify.message import (
+from tracnotify.mail.message import (
     AddressError,
     Recipient,
     build_copies,
     make_address,
 )
-from tracnotify.pipeline import snapshot_ticket
-from tracnotify.recipients import RecipientResolver
+from tracnotify.mail.pipeline import snapshot_ticket
+from tracnotify.mail.recipients import RecipientResolver
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -15,8 +15,9 @@ from tests.support.tickets import (
     deliver_to_sink,
 )
 from tests.test_format import tracs
-from tracnotify import catalogs, message, pipeline
-from tracnotify.html import clean_html
+from tracnotify.i18n import catalogs
+from tracnotify.mail import message, pipeline
+from tracnotify.mail.html import clean_html
 
 USERS = (('alice', 'Alice A', 'alice@example.net'),
          ('hans', 'Hans H', 'hans@example.net'),

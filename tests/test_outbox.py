@@ -136,7 +136,7 @@ def test_expired_event_lease_is_reclaimable(make_env):
 
 def deliver_events_only(env) -> None:
     """Expand events into messages without sending them."""
-    from tracnotify.delivery import Deliverer, PassReport
+    from tracnotify.delivery.deliverer import Deliverer, PassReport
     Deliverer(env).expand_events(PassReport())
 
 

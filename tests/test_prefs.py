@@ -18,8 +18,8 @@ from tests.support.tickets import (
 )
 from tracnotify.config import load_config
 from tracnotify.event import TicketEvent
-from tracnotify.prefs import TicketMailPreferences
-from tracnotify.userprefs import delivery_choice, event_categories
+from tracnotify.mail.choices import delivery_choice, event_categories
+from tracnotify.web.preferences import TicketMailPreferences
 
 TOKEN = 'form-token-123'
 USERS = (('alice', 'Alice A', 'alice@example.net'),

@@ -15,7 +15,7 @@ from tests.support.tickets import add_users, change_ticket, create_ticket
 from tests.support.tickets import mails_by_recipient as delivered
 from tracnotify.config import load_config
 from tracnotify.event import TicketEvent
-from tracnotify.pipeline import build_messages
+from tracnotify.mail.pipeline import build_messages
 
 USERS = (('alice', 'Alice A', 'alice@example.net'),
          ('joe', 'Joe Owner', 'joe@example.net'),

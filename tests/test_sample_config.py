@@ -6,7 +6,7 @@ import os
 from trac.config import Configuration
 
 from tracnotify.config import load_config
-from tracnotify.transports.options import load_transport_options
+from tracnotify.delivery.transports.options import load_transport_options
 
 SAMPLE = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                       'contrib', 'trac.ini.sample')

@@ -7,18 +7,18 @@ from email.message import EmailMessage
 from email.policy import SMTP
 
 from tests.support.tickets import change_ticket, create_ticket, deliver
-from tracnotify.delivery import Deliverer
-from tracnotify.outbox import OutgoingMessage
-from tracnotify.transports import (
+from tracnotify.delivery.deliverer import Deliverer
+from tracnotify.delivery.transports import (
     UnusableTransport,
     build_transport,
     create_transport,
     load_transport_options,
 )
-from tracnotify.transports.console import ConsoleTransport
-from tracnotify.transports.options import TransportOptions, TransportSettings
-from tracnotify.transports.sendmail import SendmailTransport
-from tracnotify.transports.smtp import SmtpTransport
+from tracnotify.delivery.transports.console import ConsoleTransport
+from tracnotify.delivery.transports.options import TransportOptions, TransportSettings
+from tracnotify.delivery.transports.sendmail import SendmailTransport
+from tracnotify.delivery.transports.smtp import SmtpTransport
+from tracnotify.outbox import OutgoingMessage
 
 
 def outgoing(recipient, id=1) -> OutgoingMessage:

@@ -15,10 +15,10 @@ from email.policy import SMTP
 import pytest
 
 from tests.support.tickets import change_ticket, create_ticket, deliver
-from tracnotify.delivery import Deliverer
+from tracnotify.delivery.deliverer import Deliverer
+from tracnotify.delivery.transports import database
+from tracnotify.delivery.transports.database import DatabaseTransport
 from tracnotify.outbox import OutgoingMessage
-from tracnotify.transports import database
-from tracnotify.transports.database import DatabaseTransport
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELAY = os.path.join(ROOT, 'contrib', 'tracnotify-relay.py')

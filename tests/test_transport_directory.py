@@ -7,10 +7,10 @@ from email.message import EmailMessage
 from email.policy import SMTP
 
 from tests.support.tickets import change_ticket, create_ticket, deliver
-from tracnotify.delivery import Deliverer
+from tracnotify.delivery.deliverer import Deliverer
+from tracnotify.delivery.transports import directory
+from tracnotify.delivery.transports.directory import DirectoryTransport
 from tracnotify.outbox import OutgoingMessage
-from tracnotify.transports import directory
-from tracnotify.transports.directory import DirectoryTransport
 
 
 def outgoing(recipient, id=1, sender='trac@example.org',

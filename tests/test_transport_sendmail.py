@@ -13,11 +13,11 @@ import pytest
 
 from tests.support.smtp_sink import free_port
 from tests.support.tickets import change_ticket, create_ticket, deliver
-from tracnotify.delivery import Deliverer
+from tracnotify.delivery.deliverer import Deliverer
+from tracnotify.delivery.transports import UnusableTransport, create_transport
+from tracnotify.delivery.transports.options import SendmailSettings
+from tracnotify.delivery.transports.sendmail import SendmailTransport
 from tracnotify.outbox import OutgoingMessage
-from tracnotify.transports import UnusableTransport, create_transport
-from tracnotify.transports.options import SendmailSettings
-from tracnotify.transports.sendmail import SendmailTransport
 
 MSMTP = shutil.which('msmtp') or '/usr/bin/msmtp'
 needs_msmtp = pytest.mark.skipif(not os.path.exists(MSMTP),

@@ -10,7 +10,7 @@ import pytest
 from trac.db.api import DatabaseManager
 
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
-from tracnotify import unsubscribe
+from tracnotify.mail import suppression as unsubscribe
 from tracnotify.schema import SCHEMA_NAME, SCHEMA_V2, SCHEMA_VERSION, TracnotifySetup
 
 URL_RE = re.compile(r'^<(http://trac\.example\.org/tracnotify/unsubscribe/'

@@ -6,8 +6,8 @@ from trac.notification.model import Subscription
 
 from tests.support.policies import HIDDEN_TICKET, HIDDEN_USER, enable_hide_ticket_policy
 from tests.support.tickets import change_ticket, create_ticket, deliver, deliver_to_sink
-from tracnotify import watch
-from tracnotify.watch import KLASS
+from tracnotify.web import watch
+from tracnotify.web.watch import KLASS
 
 
 @pytest.fixture

@@ -1,23 +1,30 @@
 """tracnotify: reliable ticket e-mail notifications for Trac 1.6.
 
-The path of one ticket change through the package:
+The rooms of the house, in the order a ticket change passes through them
+(see docs/architecture.md):
 
-    listener -> (outbox event) -> delivery: recipients -> format -> message
-             -> outbox message -> transports
+    listener, attachments   Trac's change listeners: a snapshot (event)
+    outbox/                 the durable queue of events and messages
+    mail/                   event -> messages: recipients, body, headers
+    delivery/               passes over the outbox, worker, transports/
+    web/                    admin panels, preferences, Watch, unsubscribe
+    i18n/                   the plugin's languages
 
 Importing this package registers its Trac components.
 """
 
 from tracnotify import (  # noqa: F401  (Trac component registration)
-    admin,
     attachments,
     commands,
     config,
     distributor,
     listener,
-    prefs,
     schema,
-    unsubscribe_web,
+)
+from tracnotify.delivery import service, worker  # noqa: F401
+from tracnotify.web import (  # noqa: F401
+    admin,
+    preferences,
+    unsubscribe,
     watch,
-    worker,
 )

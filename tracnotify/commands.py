@@ -12,11 +12,12 @@ from trac.core import Component, implements
 from trac.util.datefmt import format_datetime, from_utimestamp
 from trac.util.text import print_table
 
-from tracnotify import outbox, queue_admin
+from tracnotify import outbox
 from tracnotify.config import load_config
-from tracnotify.delivery import Deliverer
-from tracnotify.testsend import send_test
-from tracnotify.translation import _
+from tracnotify.delivery.deliverer import Deliverer
+from tracnotify.delivery.testmail import send_test
+from tracnotify.i18n.domain import _
+from tracnotify.outbox import maintenance as queue_admin
 
 DEFAULT_PURGE_DAYS = 30
 

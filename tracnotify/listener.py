@@ -17,7 +17,7 @@ from trac.util.text import exception_to_unicode
 
 from tracnotify import outbox
 from tracnotify.config import load_config
-from tracnotify.delivery import DeliveryService
+from tracnotify.delivery.service import DeliveryService
 from tracnotify.event import CHANGED, COMMENT, CREATED, DELETED, TicketEvent
 
 

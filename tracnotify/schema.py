@@ -9,7 +9,7 @@ from trac.core import Component, implements
 from trac.db.api import DatabaseManager
 from trac.db.schema import Column, Index, Table
 
-from tracnotify.translation import register_domain
+from tracnotify.i18n.domain import register_domain
 
 SCHEMA_NAME = 'tracnotify_version'
 SCHEMA_VERSION = 3

@@ -4,7 +4,7 @@ from typing import Dict, Iterable, List
 
 from trac.ticket.model import Ticket
 
-from tracnotify.delivery import Deliverer
+from tracnotify.delivery.deliverer import Deliverer
 
 
 def create_ticket(env, **values) -> Ticket:

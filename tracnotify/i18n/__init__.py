@@ -1,0 +1,2 @@
+"""Languages: the plugin's Babel domain, its catalogs, each recipient's
+language."""

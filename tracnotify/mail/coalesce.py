@@ -1,0 +1,364 @@
+"""Batch changes are not a flood: one mail per recipient for a batch.
+
+When one author changes several tickets at once (Trac's batch modify saves
+them all with one change time, in one transaction; a script saves them a
+moment apart), each recipient gets **one** mail listing the changes of the
+tickets they may view, instead of one mail per ticket.
+
+Detection (worker side, nothing in the ticket save): events of kind
+``ticket_changed`` / ``ticket_comment`` (not comment edits) by the same
+author form a *group* when their change times fall within
+``[notification] batch_window`` seconds of the group's first change; a
+group that touches two tickets or more is a *batch*.  The delivery worker
+claims events as usual (:func:`tracnotify.outbox.claim_events`), then
+:class:`Coalescer` sorts what it claimed:
+
+* events in no batch are expanded at once, as before;
+* events of a batch whose window is still open are put back with a *hold*
+  lease that runs out when the window closes (no worker touches them
+  until then; a crashed worker loses nothing: leases expire);
+* a batch whose window has closed is claimed whole (the remaining events,
+  by a conditional ``UPDATE``), then expanded together: recipients and
+  ``TICKET_VIEW`` per event, as for any mail, then per recipient one mail
+  listing each ticket's block (``batch_subject_template``, like Trac's
+  own batch mail).  A recipient who may view (or wants) only one of the
+  tickets gets that ticket's normal mail.  If another worker holds part of
+  the batch, the claimed part is held again for about a second, so that
+  one worker ends up with all of it.
+
+``batch_window = 0`` turns this off.  Recipients who chose HTML (or
+both) get the text and an HTML part listing the same changes
+(``multipart/alternative``, text first).
+"""
+
+import random
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from trac.notification.mail import create_message_id
+from trac.util.text import jinja2template
+
+from tracnotify import outbox
+from tracnotify.config import NotifyConfig
+from tracnotify.event import CHANGED, COMMENT, TicketEvent
+from tracnotify.i18n.domain import _
+from tracnotify.i18n.language import mail_language
+from tracnotify.mail.digest import change_block, change_html, wants_html
+from tracnotify.mail.format import clean_header_text
+from tracnotify.mail.html import text_as_html, ticket_list_html
+from tracnotify.mail.message import (
+    MailHeaders,
+    Recipient,
+    build_copies,
+    encode_shared_part,
+)
+from tracnotify.mail.suppression import footer, list_id, with_unsubscribe_links
+from tracnotify.outbox import NewMessage
+
+BATCH_KIND = 'batchmodify'          # Trac's category for batch modify mail
+HOLD = 'tracnotify-batch-hold'      # lease owner of events held for a batch
+DEFAULT_SUBJECT = '${prefix} Batch modify: ${tickets_descr}'
+US = 1000000
+
+
+class Claimed(NamedTuple):
+    """An event the worker owns: ``(id, attempts, payload)`` parsed."""
+
+    id: int
+    attempts: int
+    event: TicketEvent
+
+
+def joins_batches(event: TicketEvent) -> bool:
+    """Whether *event* may be mailed as part of a batch."""
+    return event.kind in (CHANGED, COMMENT) and event.old_comment is None \
+        and bool(event.author)
+
+
+def group_events(events: Sequence[Tuple[int, TicketEvent]], window_us: int
+                 ) -> List[List[Tuple[int, TicketEvent]]]:
+    """*events* ``(id, event)`` in groups: per author, by change time, each
+    group spanning at most *window_us* from its first change."""
+    by_author: Dict[str, List[Tuple[int, TicketEvent]]] = {}
+    for item in events:
+        by_author.setdefault(item[1].author, []).append(item)
+    groups = []
+    for items in by_author.values():
+        items.sort(key=lambda i: (i[1].time, i[0]))
+        current: List[Tuple[int, TicketEvent]] = []
+        for item in items:
+            if current and item[1].time > current[0][1].time + window_us:
+                groups.append(current)
+                current = []
+            current.append(item)
+        groups.append(current)
+    return groups
+
+
+def is_batch(group: Sequence[Tuple[int, TicketEvent]]) -> bool:
+    return len({e.ticket_id for _i, e in group}) > 1
+
+
+class Coalescer:
+    """Sorts claimed events into singles and batches (see module doc)."""
+
+    def __init__(self, env, config: NotifyConfig,
+                 now_us: Optional[int] = None) -> None:
+        self.env = env
+        self.config = config
+        self.window_us = config.batch_window * US
+        self.now_us = now_us if now_us is not None else outbox.now_us()
+
+    def split(self, claimed: Sequence[tuple]
+              ) -> Tuple[List[tuple], List[List[Claimed]]]:
+        """``(singles, batches)`` of *claimed* ``(id, attempts, payload)``
+        rows: singles as given, batches as lists of :class:`Claimed`.
+        Events of batches still open are held (no longer ours)."""
+        if self.window_us <= 0:
+            return list(claimed), []
+        ours: Dict[int, Claimed] = {}
+        rows = {row[0]: row for row in claimed}
+        singles = []
+        for row in claimed:
+            try:
+                event = TicketEvent.from_json(row[2])
+            except Exception:
+                singles.append(row)      # the normal path reports it
+                continue
+            if joins_batches(event):
+                ours[row[0]] = Claimed(row[0], row[1], event)
+            else:
+                singles.append(row)
+        if not ours:
+            return singles, []
+        siblings = self._pending_of({c.event.author for c in ours.values()})
+        for c in ours.values():
+            siblings[c.id] = c.event
+        batches = []
+        hold: Dict[int, int] = {}
+        for group in group_events(sorted(siblings.items()), self.window_us):
+            mine = [i for i, _e in group if i in ours]
+            if not mine:
+                continue
+            if not is_batch(group):
+                singles.extend(rows[i] for i in mine)
+                continue
+            closes = group[0][1].time + self.window_us
+            if self.now_us <= closes:
+                for i in mine:
+                    hold[i] = closes + 1
+                continue
+            whole = self._claim_rest(group, ours)
+            if whole is None:
+                # another worker has part of it: try again shortly
+                later = self.now_us + int(US * random.uniform(0.5, 1.5))
+                for i in mine:
+                    hold[i] = later
+                continue
+            batches.append(whole)
+        self._hold(hold)
+        return singles, batches
+
+    # Internal methods
+
+    def _pending_of(self, authors) -> Dict[int, TicketEvent]:
+        authors = sorted(authors)
+        found: Dict[int, TicketEvent] = {}
+        for start in range(0, len(authors), 100):
+            chunk = authors[start:start + 100]
+            for event_id, payload in self.env.db_query("""
+                    SELECT id, payload FROM tracnotify_event
+                    WHERE state=%%s AND kind IN (%%s, %%s)
+                    AND author IN (%s)""" % ','.join(['%s'] * len(chunk)),
+                    [outbox.PENDING, CHANGED, COMMENT] + chunk):
+                try:
+                    event = TicketEvent.from_json(payload)
+                except Exception:
+                    continue
+                if joins_batches(event):
+                    found[event_id] = event
+        return found
+
+    def _claim_rest(self, group, ours: Dict[int, Claimed]
+                    ) -> Optional[List[Claimed]]:
+        """All of *group* as ours, or None when someone else holds part."""
+        rest = [i for i, _e in group if i not in ours]
+        got: Dict[int, Claimed] = {i: ours[i] for i, _e in group if i in ours}
+        if rest:
+            token = outbox.new_token()
+            until = self.now_us + self.config.lease_seconds * US
+            with self.env.db_transaction as db:
+                db("""UPDATE tracnotify_event
+                      SET lease_owner=%%s, lease_until=%%s
+                      WHERE id IN (%s) AND state=%%s
+                      AND (lease_until IS NULL OR lease_until<%%s)""" %
+                   ','.join(['%s'] * len(rest)),
+                   [token, until] + rest + [outbox.PENDING, self.now_us])
+            for event_id, attempts, payload in self.env.db_query("""
+                    SELECT id, attempts, payload FROM tracnotify_event
+                    WHERE lease_owner=%s""", (token,)):
+                got[event_id] = Claimed(event_id, attempts,
+                                        TicketEvent.from_json(payload))
+            if len(got) < len(group):
+                self._hold({i: self.now_us + US for i in got
+                            if i not in ours})
+                return None
+        return [got[i] for i, _e in group]
+
+    def _hold(self, until: Dict[int, int]) -> None:
+        if not until:
+            return
+        self.env.db_transaction.executemany("""
+            UPDATE tracnotify_event SET lease_owner=%s, lease_until=%s
+            WHERE id=%s AND state=%s""",
+            [(HOLD, t, i, outbox.PENDING) for i, t in until.items()])
+
+
+# Building the mail of a batch -------------------------------------------------
+
+def build_batch_messages(env, config: NotifyConfig,
+                         events: Sequence[TicketEvent]
+                         ) -> Tuple[List[NewMessage], list]:
+    """``(messages, digest_items)`` for the events of one batch: per
+    recipient one mail listing the changes they may view (or that
+    ticket's normal mail when that is one), digest items for those who
+    chose the digest."""
+    from tracnotify.mail.pipeline import expand, render_messages
+    expansions = [x for x in (expand(env, config, e, digest=True)
+                              for e in events) if x is not None]
+    expansions.sort(key=lambda x: (x.event.ticket_id, x.event.time))
+    items: list = []
+    who: Dict[str, Recipient] = {}
+    seen: Dict[str, List[int]] = {}
+    for n, x in enumerate(expansions):
+        items.extend(x.digest_items)
+        for r in x.recipients:
+            key = r.address.lower()
+            who.setdefault(key, r)
+            seen.setdefault(key, []).append(n)
+    messages: List[NewMessage] = []
+    for n, x in enumerate(expansions):   # a single change: its normal mail
+        alone = [r for r in x.recipients if seen[r.address.lower()] == [n]]
+        messages.extend(render_messages(env, config, x.event, x.formatter,
+                                        alone))
+    groups: Dict[Tuple[str, bool, Tuple[int, ...]], List[Recipient]] = {}
+    for key, numbers in seen.items():
+        if len(numbers) > 1:
+            r = who[key]
+            groups.setdefault((r.language or 'en', wants_html(r),
+                               tuple(numbers)), []).append(r)
+    blocks: Dict[Tuple[int, str], str] = {}
+    html_blocks: Dict[Tuple[int, str], Optional[str]] = {}
+    for (language, with_html, numbers), recipients in groups.items():
+        chosen = [expansions[n] for n in numbers]
+        for n in numbers:
+            x = expansions[n]
+            if (n, language) not in blocks:
+                blocks[(n, language)] = change_block(env, x.formatter,
+                                                     x.event, language)
+            if with_html and (n, language) not in html_blocks:
+                html_blocks[(n, language)] = change_html(
+                    env, x.formatter, x.event, language)
+        html = [html_blocks[(n, language)] for n in numbers] \
+            if with_html else None
+        messages.extend(_batch_mail(env, config, chosen, language,
+                                    [blocks[(n, language)] for n in numbers],
+                                    recipients, html))
+    return messages, items
+
+
+def batch_subject(env, ticket_ids: Sequence[int]) -> str:
+    """``[prefix] Batch modify: #1, #2``, from Trac's own
+    ``batch_subject_template``."""
+    descr = ', '.join('#%s' % t for t in ticket_ids)
+    prefix = env.config.get('notification', 'smtp_subject_prefix',
+                            '__default__')
+    if prefix == '__default__':
+        prefix = '[%s]' % env.project_name
+    template = env.config.get('notification', 'batch_subject_template',
+                              DEFAULT_SUBJECT) or DEFAULT_SUBJECT
+    try:
+        subject = jinja2template(template, text=True,
+                                 line_statement_prefix=None,
+                                 line_comment_prefix=None).render(
+            prefix=prefix, tickets_descr=descr, env=env).strip()
+    except Exception as e:
+        env.log.warning('tracnotify: batch_subject_template failed (%s); '
+                        'using the default', e)
+        subject = '%s Batch modify: %s' % (prefix, descr)
+    return clean_header_text(subject)
+
+
+def _batch_mail(env, config: NotifyConfig, expansions, language: str,
+                blocks: List[str], recipients: List[Recipient],
+                html_blocks: Optional[List[Optional[str]]] = None
+                ) -> List[NewMessage]:
+    """The copies of one batch mail for *recipients* (one language); with
+    *html_blocks* (one per change, None: shown as its text) also an HTML
+    part."""
+    from tracnotify.mail.pipeline import sender_address, sender_name
+    first = expansions[0].event
+    ids = []
+    for x in expansions:
+        if x.event.ticket_id not in ids:
+            ids.append(x.event.ticket_id)
+    descr = ', '.join('#%s' % t for t in ids)
+    project_url = env.project_url or env.abs_href()
+    query_url = env.abs_href.query(id=','.join(str(t) for t in ids))
+    html = None
+    with mail_language(env, language):
+        author = expansions[0].formatter._format_author(first.author)
+        intro = str(_('Batch modification to %(tickets)s by %(author)s:',
+                      tickets=descr, author=author))
+        body = '\n'.join(
+            [intro, ''] +
+            [b + '\n' for b in blocks] +
+            ['-- ',
+             str(_('Tickets URL: <%(link)s>', link=query_url)),
+             '%s <%s>' % (env.project_name, project_url),
+             env.project_description or '']) + str(footer(env))
+        subject = batch_subject(env, ids)
+        if html_blocks is not None:
+            html = _batch_html(env, expansions, blocks, html_blocks, intro,
+                               subject, query_url, language)
+    msgid = create_message_id(env, ','.join(str(t) for t in ids),
+                              config.envelope_from, first.datetime,
+                              '%s.%s.%s' % (BATCH_KIND, first.author,
+                                            language))
+    headers = MailHeaders(
+        from_name=sender_name(env, config, first),
+        from_addr=sender_address(env, config, first),
+        reply_to=config.smtp_replyto, subject=subject, msgid=msgid,
+        root_msgid=None, date=first.time / 1000000.0,
+        extra=(('X-Mailer', 'tracnotify (Trac %s)' % env.trac_version),
+               ('X-Trac-Version', env.trac_version),
+               ('X-Trac-Project', env.project_name),
+               ('X-URL', project_url),
+               ('X-Trac-Realm', 'ticket'),
+               ('X-Trac-Notification-Type', BATCH_KIND),
+               ('List-Id', list_id(env))))
+    shared = encode_shared_part(headers, body, config, html, 'both')
+    recipients = with_unsubscribe_links(env, recipients)
+    return [NewMessage(ticket=ids[0], kind=BATCH_KIND, msgid=msgid,
+                       sender=config.envelope_from, recipient=r.address,
+                       reason=r.reason, subject=subject, message=data)
+            for r, data in build_copies(shared, recipients, config)]
+
+
+def _batch_html(env, expansions, blocks: List[str],
+                html_blocks: List[Optional[str]], intro: str, title: str,
+                query_url: str, language: str) -> str:
+    """The HTML part of a batch mail: one section per ticket (its heading
+    links to it), holding that ticket's changes (translations active)."""
+    sections: Dict[int, Tuple[str, str, List[str]]] = {}
+    for x, text, block in zip(expansions, blocks, html_blocks):
+        ticket_id = x.event.ticket_id
+        heading = str(_('Ticket #%(id)s: %(summary)s', id=ticket_id,
+                        summary=x.event.values.get('summary') or ''))
+        section = sections.setdefault(
+            ticket_id, (heading, env.abs_href.ticket(ticket_id), []))
+        section[2].append(block if block is not None else text_as_html(text))
+    project_url = env.project_url or env.abs_href()
+    return ticket_list_html(
+        title, intro, list(sections.values()),
+        [(str(_('Open these tickets')), query_url),
+         (env.project_name, project_url)], str(footer(env)), language)

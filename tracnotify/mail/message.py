@@ -1,0 +1,212 @@
+"""RFC 5322 / MIME messages, one per recipient, built with ``email``.
+
+The part every recipient shares (From, Subject, threading, the encoded body)
+is serialised once per change; each recipient's copy only adds its own
+visible To/Cc and the reason it gets the mail.  All headers go through the
+``email`` package, which refuses CR/LF in a value: no field of a ticket can
+inject a header.
+"""
+
+import re
+from dataclasses import dataclass, replace
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
+from typing import List, Optional, Sequence, Tuple
+
+from tracnotify.config import NotifyConfig
+from tracnotify.mail.format import clean_header_text
+
+UNDISCLOSED = 'undisclosed-recipients: ;'
+_CTE = {'base64': 'base64', 'qp': 'quoted-printable'}
+#: with use_public_cc, a change with more visible recipients than this is
+#: sent to each of them alone (To: their own address): a Cc header of
+#: thousands of addresses in each of thousands of copies would take
+#: quadratic time and memory, and no mail client shows it usefully
+MAX_PUBLIC_ADDRESSES = 100
+#: control characters that 7bit text should not carry (RFC 2045: no NUL;
+#: the others confuse terminals); such text is sent quoted-printable
+_not_7bit_re = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
+#: RFC 5322 dot-atom (local part, short address) and an ASCII host name:
+#: anything else (``.dot.@x``, ``a..b@x``) cannot be written in a To/Cc
+#: list that parses back, and would fail the whole change's mail
+_dot_atom_re = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+                          r"(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_domain_re = re.compile(r'^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$')
+
+
+class AddressError(ValueError):
+    """An address that cannot be used in a header."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who gets one copy, and why."""
+
+    address: str
+    reason: str                  # reporter, owner, cc, updater, always_cc...
+    visibility: str = 'to'       # to | cc | bcc (bcc: never shown)
+    sid: Optional[str] = None
+    authenticated: bool = False
+    #: personal one-click link (List-Unsubscribe), see tracnotify.unsubscribe
+    unsubscribe_url: Optional[str] = None
+    #: the language and format of this copy (see tracnotify.userprefs)
+    language: str = 'en'
+    format: str = 'text'         # text | html | both
+
+
+@dataclass
+class MailHeaders:
+    """The headers shared by every copy of one change."""
+
+    from_name: str
+    from_addr: str
+    reply_to: str
+    subject: str
+    msgid: str
+    root_msgid: Optional[str]
+    date: float                  # seconds since the epoch
+    extra: Sequence[Tuple[str, str]] = ()
+
+
+def make_address(addr: str, name: str = '') -> Address:
+    """An :class:`Address`, or :class:`AddressError` for a broken one."""
+    addr = (addr or '').strip()
+    if not addr or any(c in addr for c in '\r\n\t <>,;"()'):
+        raise AddressError('invalid e-mail address: %r' % addr)
+    local, _at, domain = addr.rpartition('@')
+    try:
+        if _at:
+            if not local or not domain:
+                raise AddressError('invalid e-mail address: %r' % addr)
+            try:
+                domain = domain.encode('idna').decode('ascii')
+            except UnicodeError:
+                raise AddressError('invalid domain in address: %r' % addr)
+            if not local.isascii():
+                raise AddressError('non-ASCII local part (needs SMTPUTF8): '
+                                   '%r' % addr)
+            if not _dot_atom_re.match(local) or not _domain_re.match(domain):
+                raise AddressError('invalid e-mail address: %r' % addr)
+            return Address(clean_header_text(name, 200), local, domain)
+        if not _dot_atom_re.match(addr):
+            raise AddressError('invalid e-mail address: %r' % addr)
+        return Address(clean_header_text(name, 200), addr)
+    except (ValueError, IndexError) as e:
+        if isinstance(e, AddressError):
+            raise
+        raise AddressError('invalid e-mail address %r: %s' % (addr, e))
+
+
+def choose_cte(body: str, mime_encoding: str) -> str:
+    """The Content-Transfer-Encoding for *body*.
+
+    ``none`` keeps plain 7-bit text when it can; text that is not 7-bit
+    safe (non-ASCII, or lines over 998 octets) is re-encoded as
+    quoted-printable rather than sent as raw 8-bit data.
+    """
+    if mime_encoding in _CTE:
+        return _CTE[mime_encoding]
+    if body.isascii() and not _not_7bit_re.search(body) and \
+            all(len(line) <= 998 for line in body.splitlines()):
+        return '7bit'
+    return 'quoted-printable'
+
+
+def encode_shared_part(headers: MailHeaders, body: str,
+                       config: NotifyConfig, html: Optional[str] = None,
+                       fmt: str = 'text') -> bytes:
+    """Serialise the shared headers and the encoded body, once per change
+    (once per language and format).  *fmt* ``html`` sends *html* alone,
+    ``both`` a multipart/alternative of *body* then *html* (the last part
+    is the preferred one, RFC 2046), ``text`` (or no *html*) *body* alone.
+    """
+    msg = EmailMessage(policy=SMTP)
+    msg['From'] = Address(clean_header_text(headers.from_name, 200),
+                          *_split(headers.from_addr))
+    if headers.reply_to:
+        msg['Reply-To'] = make_address(headers.reply_to)
+    msg['Subject'] = clean_header_text(headers.subject)
+    msg['Date'] = formatdate(headers.date, localtime=False)
+    msg['Message-ID'] = headers.msgid
+    if headers.root_msgid:
+        msg['In-Reply-To'] = headers.root_msgid
+        msg['References'] = headers.root_msgid
+    for name, value in headers.extra:
+        msg[name] = clean_header_text(str(value), 900)
+    msg['Auto-Submitted'] = 'auto-generated'
+    msg['Precedence'] = 'bulk'
+    if html is not None and fmt == 'html':
+        msg.set_content(html, subtype='html', charset='utf-8',
+                        cte=choose_cte(html, config.mime_encoding))
+        return msg.as_bytes()
+    msg.set_content(body, subtype='plain', charset='utf-8',
+                    cte=choose_cte(body, config.mime_encoding))
+    if html is not None and fmt == 'both':
+        msg.add_alternative(html, subtype='html', charset='utf-8',
+                            cte=choose_cte(html, config.mime_encoding))
+    return msg.as_bytes()
+
+
+def personal_headers(recipient: Recipient,
+                     visible: Sequence[Recipient],
+                     config: NotifyConfig) -> bytes:
+    """To/Cc and the reason header of one recipient's copy."""
+    msg = EmailMessage(policy=SMTP)
+    if recipient.visibility == 'bcc':
+        msg['To'] = UNDISCLOSED
+        if config.use_public_cc:
+            _set_public(msg, visible)
+    elif config.use_public_cc:
+        _set_public(msg, visible)
+    else:
+        msg['To'] = make_address(recipient.address)
+    msg['X-Trac-Notification-Reason'] = recipient.reason
+    return msg.as_bytes().split(b'\r\n\r\n', 1)[0] + b'\r\n' + \
+        _unsubscribe_headers(recipient)
+
+
+def _unsubscribe_headers(recipient: Recipient) -> bytes:
+    """List-Unsubscribe (RFC 2369) with one-click POST (RFC 8058).  A URL
+    is one word: written on one line of up to 998 octets rather than
+    folded into encoded-words that mail clients would not understand."""
+    url = recipient.unsubscribe_url
+    if not url or not url.isascii() or len(url) > 900:
+        return b''
+    msg = EmailMessage(policy=SMTP.clone(max_line_length=998))
+    msg['List-Unsubscribe'] = '<%s>' % url
+    msg['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click'
+    return msg.as_bytes().split(b'\r\n\r\n', 1)[0] + b'\r\n'
+
+
+def _set_public(msg: EmailMessage, visible: Sequence[Recipient]) -> None:
+    to = [make_address(r.address) for r in visible if r.visibility == 'to']
+    cc = [make_address(r.address) for r in visible if r.visibility == 'cc']
+    if 'To' not in msg:
+        msg['To'] = to or UNDISCLOSED
+    if cc:
+        msg['Cc'] = cc
+
+
+def _split(addr: str) -> Tuple[str, str]:
+    address = make_address(addr)
+    return address.username, address.domain
+
+
+def build_copies(shared: bytes, recipients: Sequence[Recipient],
+                 config: NotifyConfig,
+                 everyone: Optional[Sequence[Recipient]] = None
+                 ) -> List[Tuple[Recipient, str]]:
+    """One full message per recipient: personal headers + shared part.
+    *everyone*: all recipients of the change, when *recipients* is one
+    (language, format) group of them (the public To/Cc lists them all)."""
+    visible = [r for r in (recipients if everyone is None else everyone)
+               if r.visibility != 'bcc']
+    if config.use_public_cc and len(visible) > MAX_PUBLIC_ADDRESSES:
+        config = replace(config, use_public_cc=False)
+    copies = []
+    for recipient in recipients:
+        data = personal_headers(recipient, visible, config) + shared
+        copies.append((recipient, data.decode('ascii')))
+    return copies

@@ -1,0 +1,305 @@
+"""Who gets mail about a ticket change, and why.
+
+Built on Trac 1.6's own subscription machinery: every enabled
+``INotificationSubscriber`` is asked, ``[notification-subscriber]`` defaults
+and each user's rules from Preferences -> Notifications are ranked exactly as
+``NotificationSystem.subscriptions`` ranks them.  On top of that:
+
+* the ``always_notify_reporter/owner/updater`` options of older Trac
+  releases, when set, force their role in (or out);
+* ``smtp_always_cc`` (visible with ``use_public_cc``) and ``smtp_always_bcc``
+  (never visible);
+* usernames are resolved to the address in their preferences, the default
+  domain is appended to bare names, short addresses only with
+  ``use_short_addr``, ``ignore_domains`` / ``admit_domains`` as in Trac;
+* each address once; broken addresses are skipped and logged;
+* nobody who lacks ``TICKET_VIEW`` on the ticket (fine-grained policies
+  included) gets it; addresses that are not users are checked as
+  ``anonymous``.  Addresses an admin lists in always_cc/always_bcc are the
+  admin's explicit choice and are not checked, unless they name a user.
+"""
+
+from dataclasses import replace
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from trac.notification.api import NotificationSystem
+from trac.notification.mail import RecipientMatcher
+from trac.notification.model import Subscription
+from trac.perm import PermissionCache
+from trac.ticket.notification import TicketChangeEvent
+from trac.util import lazy
+
+from tracnotify.config import NotifyConfig
+from tracnotify.event import ATTACHMENT_ADDED, ATTACHMENT_DELETED, CREATED, TicketEvent
+from tracnotify.mail.choices import MailChoices, load_choices, site_defaults, wants_mail
+from tracnotify.mail.message import AddressError, Recipient, make_address
+from tracnotify.mail.suppression import drop_suppressed
+
+#: Trac subscriber class -> reason shown in X-Trac-Notification-Reason
+REASONS = {
+    'TicketReporterSubscriber': 'reporter',
+    'TicketOwnerSubscriber': 'owner',
+    'CarbonCopySubscriber': 'cc',
+    'TicketUpdaterSubscriber': 'updater',
+    'TicketPreviousUpdatersSubscriber': 'previous_updater',
+    'TicketWatchSubscriber': 'watcher',      # tracnotify.watch
+}
+#: always_notify_<role> -> the subscriber class that role stands for
+ROLE_CLASSES = {
+    'reporter': 'TicketReporterSubscriber',
+    'owner': 'TicketOwnerSubscriber',
+    'updater': 'TicketUpdaterSubscriber',
+}
+VISIBLE_AS_TO = ('reporter', 'owner', 'updater')
+VISIBILITY_RANK = {'to': 0, 'cc': 1, 'bcc': 2}
+SKIPPED_SUBSCRIBERS = ('AlwaysEmailSubscriber',)  # handled below, with Bcc
+
+Rule = Tuple[str, str, Optional[str], int, Optional[str], int, str]
+# (class, distributor, sid, authenticated, address, priority, adverb)
+
+
+def trac_event(event: TicketEvent, ticket) -> TicketChangeEvent:
+    """The equivalent Trac ``TicketChangeEvent`` for Trac's subscribers."""
+    category = {CREATED: 'created', ATTACHMENT_ADDED: 'attachment added',
+                ATTACHMENT_DELETED: 'attachment deleted'}.get(event.kind,
+                                                              'changed')
+    return TicketChangeEvent(category, ticket, event.datetime, event.author,
+                             event.comment,
+                             changes={'fields': event.field_changes})
+
+
+class RecipientResolver:
+    """Computes the recipients of one ticket event."""
+
+    def __init__(self, env, config: NotifyConfig) -> None:
+        self.env = env
+        self.config = config
+        self.log = env.log
+        self.matcher = RecipientMatcher(env)
+        self.notify_sys = NotificationSystem(env)
+
+    def resolve(self, event: TicketEvent, ticket) -> List[Recipient]:
+        """Every recipient of *event*, each address once."""
+        rules = self._subscription_rules(trac_event(event, ticket))
+        rules = self._apply_forced_roles(rules, event)
+        chosen: Dict[str, Recipient] = {}
+        # users first: their role is the reason shown, not a bare cc entry
+        winners = sorted(self._winning_rules(rules), key=lambda r: not r[1])
+        for klass, sid, auth, addr in winners:
+            self._add(chosen, sid, auth, addr, REASONS.get(klass,
+                                                           'subscribed'))
+        self._apply_choices(chosen, event)  # before always_cc/bcc: they stay
+        for entry in self.config.smtp_always_cc:
+            self._add_configured(chosen, entry, 'always_cc',
+                                 'cc' if self.config.use_public_cc else 'to')
+        for entry in self.config.smtp_always_bcc:
+            self._add_configured(chosen, entry, 'always_bcc', 'bcc')
+        self._set_language_and_format(chosen)
+        return drop_suppressed(self.env, [r for r in chosen.values()
+                                          if self._may_view(r, event)])
+
+    # Each person's own choices (Preferences -> Notifications)
+
+    @lazy
+    def choices(self) -> Dict[str, MailChoices]:
+        """Choices of the users seen so far (filled by _apply_choices)."""
+        return {}
+
+    def _choices_for(self, sids) -> None:
+        missing = [s for s in sids if s and s not in self.choices]
+        if missing:
+            self.choices.update(load_choices(self.env, self.config, missing))
+
+    def _apply_choices(self, chosen: Dict[str, Recipient],
+                       event: TicketEvent) -> None:
+        """Drop whoever does not want this event (their chosen events, their
+        own changes): this wins over ``always_notify_*`` forcing a role in.
+        (A role forced out is brought back by the user's own Trac rule
+        "Notify: ...", see _apply_forced_roles.)"""
+        self._choices_for([r.sid for r in chosen.values()
+                           if r.authenticated])
+        defaults = site_defaults(self.env, self.config)
+        for key, recipient in list(chosen.items()):
+            if recipient.sid and recipient.authenticated:
+                choices = self.choices.get(recipient.sid, defaults)
+                me = (recipient.sid, recipient.address)
+            else:
+                choices, me = defaults, (recipient.address,)
+            if not wants_mail(choices, event, me):
+                self.log.debug('tracnotify: %s does not want %s mail of '
+                               'ticket #%s', recipient.address, event.kind,
+                               event.ticket_id)
+                del chosen[key]
+
+    def _set_language_and_format(self, chosen: Dict[str, Recipient]) -> None:
+        self._choices_for([r.sid for r in chosen.values()
+                           if r.authenticated])
+        defaults = site_defaults(self.env, self.config)
+        for key, recipient in chosen.items():
+            choices = self.choices.get(recipient.sid, defaults) \
+                if recipient.authenticated else defaults
+            chosen[key] = replace(recipient, language=choices.language,
+                                  format=choices.format)
+
+    # Trac's subscriptions
+
+    def _subscription_rules(self, tevent) -> List[Rule]:
+        rules: List[Rule] = []
+        for subscriber in self.notify_sys.subscribers:
+            name = subscriber.__class__.__name__
+            if name in SKIPPED_SUBSCRIBERS:
+                continue
+            try:
+                for m in subscriber.matches(tevent) or ():
+                    if m and m[1] == 'email':
+                        rules.append((m[0], m[1], m[2], m[3], m[4], m[6],
+                                      m[7]))
+            except Exception as e:
+                self.log.warning('tracnotify: subscriber %s failed: %s',
+                                 name, e)
+        return rules
+
+    def _user_rule(self, sid: str, auth: int, klass: str) -> Optional[str]:
+        for s in Subscription.find_by_sid_and_distributor(self.env, sid, auth,
+                                                          'email'):
+            if s['class'] == klass:
+                return s['adverb']
+        return None
+
+    def _apply_forced_roles(self, rules: List[Rule],
+                            event: TicketEvent) -> List[Rule]:
+        for role, forced in self.config.forced_roles.items():
+            klass = ROLE_CLASSES[role]
+            if forced:
+                for candidate in self._role_candidates(role, event):
+                    match = self.matcher.match_recipient(candidate)
+                    if not match:
+                        continue
+                    sid, auth, addr = match
+                    if sid and self._user_rule(sid, auth, klass) == 'never':
+                        continue
+                    rules.append((klass, 'email', sid, auth, addr, 100,
+                                  'always'))
+            else:
+                rules = [r for r in rules if r[0] != klass or
+                         (r[2] and self._user_rule(r[2], r[3], klass) ==
+                          'always')]
+        return rules
+
+    @staticmethod
+    def _role_candidates(role: str, event: TicketEvent) -> List[str]:
+        if role == 'reporter':
+            return [event.values.get('reporter') or '']
+        if role == 'updater':
+            return [event.author]
+        owners = [event.values.get('owner') or '']
+        if 'owner' in event.field_changes:
+            owners.append(event.field_changes['owner']['old'] or '')
+        return owners
+
+    @staticmethod
+    def _winning_rules(rules: Sequence[Rule]):
+        """Trac's ranking: per (sid, authenticated) the rule of highest
+        priority (lowest number) decides; address-only rules each count."""
+        ordered = sorted(rules, key=lambda r: ('' if r[2] is None else r[2],
+                                               r[3], r[5]))
+        previous = None
+        for klass, _dist, sid, auth, addr, _prio, adverb in ordered:
+            if sid and (sid, auth) == previous:
+                continue
+            if adverb == 'always':
+                yield klass, sid, auth, addr
+            if sid:
+                previous = (sid, auth)
+
+    # Addresses
+
+    def _address_for(self, sid: Optional[str], auth: int,
+                     addr: Optional[str]) -> Optional[str]:
+        if sid and not addr:
+            for resolver in self._resolvers():
+                addr = resolver.get_address_for_session(sid, auth) or None
+                if addr:
+                    break
+            if auth and not addr:
+                addr = sid
+        if not addr:
+            return None
+        if self.matcher.nodomaddr_re.match(addr):
+            if self.config.use_short_addr:
+                return addr
+            if self.config.smtp_default_domain:
+                return '%s@%s' % (addr, self.config.smtp_default_domain)
+            return None
+        return addr if self.matcher.is_email(addr) else None
+
+    @lazy
+    def _users_by_address(self) -> Dict[str, str]:
+        users: Dict[str, str] = {}
+        for username, _name, email in self.env.get_known_users():
+            if email:
+                users.setdefault(email.strip().lower(), username)
+        return users
+
+    def _resolvers(self):
+        from tracnotify.distributor import OutboxDistributor
+        return OutboxDistributor(self.env).resolvers
+
+    def _add(self, chosen: Dict[str, Recipient], sid, auth, addr,
+             reason: str, visibility: Optional[str] = None) -> None:
+        address = self._address_for(sid, auth, addr)
+        if not address:
+            self.log.info('tracnotify: no usable e-mail address for %r '
+                          '(%s); skipped', sid or addr, reason)
+            return
+        try:
+            make_address(address)
+        except AddressError as e:
+            self.log.warning('tracnotify: %s (%s); skipped', e, reason)
+            return
+        key = address.lower()
+        if not sid and key in self._users_by_address:
+            # a user's own address typed in a field is still that user
+            sid, auth = self._users_by_address[key], 1
+        if visibility is None:
+            visibility = 'to' if (reason in VISIBLE_AS_TO or
+                                  not self.config.use_public_cc) else 'cc'
+        new = Recipient(address, reason, visibility, sid, bool(auth))
+        old = chosen.get(key)
+        if old is not None:
+            # one copy per address: a user outranks a bare address (its
+            # permissions and role count), the most visible header wins
+            if old.sid or not sid:
+                new = old
+            chosen[key] = replace(new, visibility=min(
+                old.visibility, visibility, key=VISIBILITY_RANK.get))
+            return
+        chosen[key] = new
+
+    def _add_configured(self, chosen, entry: str, reason: str,
+                        visibility: str) -> None:
+        match = self.matcher.match_recipient(entry)
+        if not match:
+            self.log.warning('tracnotify: %s entry %r is not a usable '
+                             'address; skipped', reason, entry)
+            return
+        sid, auth, addr = match
+        self._add(chosen, sid, auth, addr, reason, visibility)
+
+    # Permissions
+
+    def _may_view(self, recipient: Recipient, event: TicketEvent) -> bool:
+        if recipient.reason in ('always_cc', 'always_bcc') and \
+                not recipient.sid:
+            return True
+        username = recipient.sid if recipient.sid and \
+            recipient.authenticated else 'anonymous'
+        resource = ('ticket', event.ticket_id)
+        from trac.resource import Resource
+        perm = PermissionCache(self.env, username, Resource(*resource))
+        allowed = 'TICKET_VIEW' in perm
+        if not allowed:
+            self.log.info('tracnotify: %s (%s) may not view ticket #%s; '
+                          'no mail', recipient.address, username,
+                          event.ticket_id)
+        return allowed

@@ -1,0 +1,252 @@
+"""Unsubscribe links, the never-mail list and List-Id (plain Python).
+
+Scope of an unsubscribe: **every mail tracnotify sends from this Trac
+environment to that address** (ticket changes, attachments, digests, mail
+to always_cc/always_bcc addresses), whatever the role, ticket or rule that
+would have chosen it.  Test mail sent from the admin panel is not affected.
+An administrator sees every such address on Administration > Notification >
+Unsubscribes and can undo it, or add addresses of their own (reason
+``admin``: the never-mail list).  See docs/unsubscribe.md.
+
+Tokens: the delivery worker gives each copy of each mail its own random
+token (192 bits from :mod:`secrets`); only its SHA-256 is stored, with the
+address it was made for.  Whoever holds a token can unsubscribe (or
+resubscribe) that one address and nothing else.
+"""
+
+import hashlib
+import re
+import secrets
+import time
+import unicodedata
+from dataclasses import replace
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
+
+UNSUBSCRIBED = 'unsubscribed'    # by the owner of the address (token, login)
+ADMIN = 'admin'                  # by an administrator: never mail it
+REASONS = (UNSUBSCRIBED, ADMIN)
+
+TOKEN_BYTES = 24                 # 192 bits, 32 characters in a URL
+TOKEN_DAYS = 400                 # a link in a mail older than this expires
+TOKEN_RE = re.compile(r'^[A-Za-z0-9_-]{20,100}$')
+PAGE_PATH = ('tracnotify', 'unsubscribe')
+ONE_CLICK = 'List-Unsubscribe=One-Click'
+_PURGE_EVERY = 3600.0
+_last_purge: Dict[str, float] = {}
+
+
+def now_us() -> int:
+    return int(time.time() * 1000000)
+
+
+def normalize(address: str) -> str:
+    """The key an address is stored under (trimmed, lower case)."""
+    return (address or '').strip().lower()
+
+
+# Tokens ----------------------------------------------------------------------
+
+def new_token() -> str:
+    """A fresh random token, safe in a URL path."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    """What is stored for *token*: its SHA-256, hex."""
+    return hashlib.sha256(token.encode('ascii', 'replace')).hexdigest()
+
+
+def issue_tokens(env, addresses: Iterable[str]) -> Dict[str, str]:
+    """A new token for each address, stored hashed: ``{address: token}``.
+
+    Called by the delivery worker only (never in a ticket save)."""
+    tokens = {address: new_token() for address in addresses}
+    if tokens:
+        now = now_us()
+        with env.db_transaction as db:
+            db.executemany("""
+                INSERT INTO tracnotify_unsub_token
+                    (token_hash, address, created)
+                VALUES (%s, %s, %s)""",
+                [(hash_token(t), normalize(a), now)
+                 for a, t in tokens.items()])
+        _maybe_purge(env, now)
+    return tokens
+
+
+def address_for_token(env, token: str) -> Optional[str]:
+    """The address *token* was made for, or None (unknown, expired or
+    malformed).  The lookup is by hash: the stored value never meets the
+    token itself, so timing reveals nothing about valid tokens."""
+    if not token or not TOKEN_RE.match(token):
+        return None
+    oldest = now_us() - TOKEN_DAYS * 86400 * 1000000
+    for address, in env.db_query("""
+            SELECT address FROM tracnotify_unsub_token
+            WHERE token_hash=%s AND created>=%s""",
+            (hash_token(token), oldest)):
+        return address
+    return None
+
+
+def purge_tokens(env, older_than_us: Optional[int] = None) -> int:
+    """Remove expired tokens; returns how many."""
+    if older_than_us is None:
+        older_than_us = now_us() - TOKEN_DAYS * 86400 * 1000000
+    with env.db_transaction as db:
+        cursor = db.cursor()
+        cursor.execute('DELETE FROM tracnotify_unsub_token WHERE created<%s',
+                       (older_than_us,))
+        return cursor.rowcount
+
+
+def _maybe_purge(env, now: int) -> None:
+    if time.time() - _last_purge.get(env.path, 0.0) < _PURGE_EVERY:
+        return
+    _last_purge[env.path] = time.time()
+    try:
+        purge_tokens(env)
+    except Exception as e:
+        env.log.warning('tracnotify: cannot purge unsubscribe tokens: %s', e)
+
+
+# The never-mail list ---------------------------------------------------------
+
+def suppress(env, address: str, reason: str, author: str = '',
+             note: str = '') -> bool:
+    """Stop all mail to *address*.  An administrator's entry is never
+    replaced by a self-service one.  Returns False when already listed."""
+    if reason not in REASONS:
+        raise ValueError('unknown reason: %r' % reason)
+    key = normalize(address)
+    if not key:
+        raise ValueError('no address')
+    with env.db_transaction as db:
+        for old_reason, in db("""
+                SELECT reason FROM tracnotify_suppress WHERE address=%s""",
+                (key,)):
+            if old_reason == reason or old_reason == ADMIN:
+                return False
+            db("""UPDATE tracnotify_suppress
+                  SET reason=%s, created=%s, author=%s, note=%s
+                  WHERE address=%s""",
+               (reason, now_us(), author, note, key))
+            return True
+        db("""INSERT INTO tracnotify_suppress
+                  (address, reason, created, author, note)
+              VALUES (%s, %s, %s, %s, %s)""",
+           (key, reason, now_us(), author, note))
+    env.log.info('tracnotify: %s will get no more mail (%s, by %s)', key,
+                 reason, author or '?')
+    return True
+
+
+def unsuppress(env, address: str, only_reason: Optional[str] = None) -> bool:
+    """Mail *address* again; with *only_reason*, only if it was listed for
+    that reason (a resubscribe link cannot lift an admin's entry)."""
+    key = normalize(address)
+    sql = 'DELETE FROM tracnotify_suppress WHERE address=%s'
+    args: Tuple = (key,)
+    if only_reason:
+        sql += ' AND reason=%s'
+        args += (only_reason,)
+    with env.db_transaction as db:
+        cursor = db.cursor()
+        cursor.execute(sql, args)
+        done = cursor.rowcount > 0
+    if done:
+        env.log.info('tracnotify: %s gets mail again', key)
+    return done
+
+
+def suppression(env, address: str) -> Optional[str]:
+    """The reason *address* gets no mail, or None."""
+    return suppressed(env, [address]).get(normalize(address))
+
+
+def suppressed(env, addresses: Iterable[str]) -> Dict[str, str]:
+    """``{normalized address: reason}`` for those of *addresses* that are
+    on the list."""
+    keys = sorted({normalize(a) for a in addresses if a})
+    found: Dict[str, str] = {}
+    for i in range(0, len(keys), 200):
+        chunk = keys[i:i + 200]
+        found.update(env.db_query("""
+            SELECT address, reason FROM tracnotify_suppress
+            WHERE address IN (%s)""" % ','.join(['%s'] * len(chunk)), chunk))
+    return found
+
+
+def list_suppressed(env) -> List[Tuple[str, str, int, str, str]]:
+    """``(address, reason, created_us, author, note)``, by address."""
+    return env.db_query("""
+        SELECT address, reason, created, author, note
+        FROM tracnotify_suppress ORDER BY address""")
+
+
+def drop_suppressed(env, recipients: Sequence) -> list:
+    """*recipients* minus those on the never-mail list (each one logged)."""
+    if not recipients:
+        return list(recipients)
+    listed = suppressed(env, [r.address for r in recipients])
+    if not listed:
+        return list(recipients)
+    kept = []
+    for r in recipients:
+        reason = listed.get(normalize(r.address))
+        if reason:
+            env.log.info('tracnotify: no mail to %s (%s): on the never-mail '
+                         'list (%s)', r.address, r.reason, reason)
+        else:
+            kept.append(r)
+    return kept
+
+
+# Headers and links -------------------------------------------------------------
+
+def page_url(env, token: Optional[str] = None) -> str:
+    """The unsubscribe page, with *token* the personal one-click URL."""
+    return env.abs_href(*(PAGE_PATH + ((token,) if token else ())))
+
+
+def with_unsubscribe_links(env, recipients: Sequence) -> list:
+    """Each recipient with a personal unsubscribe URL (tokens stored)."""
+    tokens = issue_tokens(env, [r.address for r in recipients])
+    return [replace(r, unsubscribe_url=page_url(env, tokens[r.address]))
+            for r in recipients]
+
+
+def footer(env) -> str:
+    """The line added under Trac's footer of every mail.  It is the same
+    for every recipient (the body is encoded once per change): the page it
+    names explains how to stop the mail; the personal one-click link is in
+    the List-Unsubscribe header."""
+    from tracnotify.i18n.domain import _
+    return '\n\n' + _('To stop these e-mails: <%(url)s>', url=page_url(env))
+
+
+def _slug(text: str) -> str:
+    text = unicodedata.normalize('NFKD', text or '')
+    text = text.encode('ascii', 'ignore').decode('ascii').lower()
+    return re.sub(r'[^a-z0-9]+', '-', text).strip('-')
+
+
+def list_id(env) -> str:
+    """``"Project" <project-slug.path.host>``: stable, from ``[project]
+    name`` and ``[trac] base_url`` (RFC 2919)."""
+    base = env.config.get('trac', 'base_url', '') or ''
+    parts = urlsplit(base if '//' in base else '//' + base)
+    host = (parts.hostname or 'localhost').rstrip('.')
+    try:
+        host = host.encode('idna').decode('ascii')
+    except UnicodeError:
+        host = _slug(host) or 'localhost'
+    path = [_slug(p) for p in parts.path.split('/') if _slug(p)]
+    project = _slug(env.project_name) or 'trac'
+    ident = '.'.join([project] + path[::-1] + [host])
+    if len(ident) > 70:  # one header line: a longer id would be encoded
+        ident = '.'.join([project[:20].strip('-') or 'trac',
+                          host[-49:].lstrip('.-')])
+    name = re.sub(r'[\\"\r\n]+', ' ', env.project_name or '').strip()
+    return '"%s" <%s>' % (name, ident) if name else '<%s>' % ident

@@ -1,0 +1,2 @@
+"""Web pages: the admin panels, the preferences panel, Watch and
+unsubscribe."""
