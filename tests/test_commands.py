@@ -8,6 +8,7 @@ from tests.support.smtp_sink import SinkHandler, free_port
 from tests.support.tickets import add_users, create_ticket
 from tracnotify import outbox
 from tracnotify.outbox import maintenance as queue_admin
+from tracnotify.web.settings_form import build_fields, has_errors, parse_form, validate
 
 
 def run(env, *args):
@@ -122,3 +123,34 @@ def test_help_lists_the_commands(env):
     commands = {c[0] for c in AdminCommandManager(env).get_command_help()}
     assert {'notify status', 'notify pending', 'notify send', 'notify test',
             'notify retry', 'notify purge'} <= commands
+
+
+@pytest.mark.parametrize('name, value', [
+    ('smtp_always_cc', 'not-an-address@'),
+    ('smtp_always_bcc', 'archive@example.org, a..b@example.org'),
+    ('smtp_replyto', '.dot.@example.org'),
+    ('smtp_port', 'twenty-five'),
+    ('sendmail_timeout', 'forever'),
+])
+def test_status_names_every_value_the_settings_page_rejects(env, capsys,
+                                                            name, value):
+    env.config.set('notification', name, value)
+    if name.startswith('sendmail'):
+        env.config.set('notification', 'mail_transport', 'sendmail')
+    # the Mail Settings page refuses the value as it is stored
+    groups = build_fields(env.config)
+    form = {f.name: f.value for g in groups for f in g.fields}
+    validate(groups, env.config, parse_form(groups, form), env.path)
+    assert has_errors(groups)
+    # and so does `notify status`, with a non-zero exit
+    assert exit_status(env, 'notify status') == 2
+    captured = capsys.readouterr()
+    assert 'Sending: enabled' in captured.out
+    assert 'Configuration: [notification] %s' % name in captured.out
+    assert name in captured.err
+
+
+def test_status_of_a_sound_configuration_exits_zero(env, capsys):
+    env.config.set('notification', 'smtp_always_cc', 'list@example.org')
+    assert exit_status(env, 'notify status') == 0
+    assert 'Configuration:' not in capsys.readouterr().out

@@ -18,6 +18,7 @@ from tracnotify.delivery.deliverer import Deliverer
 from tracnotify.delivery.testmail import send_test
 from tracnotify.i18n.domain import _
 from tracnotify.outbox import maintenance as queue_admin
+from tracnotify.web.settings_form import check_stored
 
 DEFAULT_PURGE_DAYS = 30
 
@@ -33,7 +34,10 @@ class NotifyCommands(Component):
 
     def get_admin_commands(self):
         yield ('notify status', '',
-               'Show the outbox counts and the last delivery error',
+               """Show the outbox counts and the last delivery error
+
+               Lists every [notification] value that the Mail Settings
+               page would refuse, and then fails.""",
                None, self._do_status)
         yield ('notify pending', '[pending|retrying|dead]',
                'List the unsent messages (all of them, or one kind)',
@@ -77,8 +81,13 @@ class NotifyCommands(Component):
             when, recipient, error = last
             print(_('Last error (%(when)s, %(to)s): %(error)s',
                     when=_when(when), to=recipient, error=error))
-        for error in config.errors:
+        errors, warnings = check_stored(self.config, self.env.path)
+        for error in list(errors.values()) + warnings:
             print(_('Configuration: %(error)s', error=error))
+        if errors:
+            raise AdminCommandError(_(
+                'The Mail Settings page would refuse [notification] '
+                '%(names)s (see above)', names=', '.join(errors)))
 
     def _do_pending(self, status='all'):
         if status not in queue_admin.FILTERS:

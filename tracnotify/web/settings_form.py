@@ -3,8 +3,9 @@
 :func:`build_fields` describes every ``[notification]`` option tracnotify
 reads (with its docstring), :func:`parse_form` reads a submitted form,
 :func:`validate` runs the very rules of :func:`tracnotify.config.load_config`
-on the submitted values (plus address checks), and :func:`apply` writes what
-changed.  The stored SMTP password never leaves this module: an empty
+on the submitted values (plus address checks), :func:`check_stored` runs
+them on the stored values (for ``notify status``), and :func:`apply` writes
+what changed.  The stored SMTP password never leaves this module: an empty
 password field means "keep it".
 """
 
@@ -279,6 +280,32 @@ def _address_error(name: str, addresses: List[str]) -> str:
 
 def has_errors(groups: List[Group]) -> bool:
     return any(f.error for g in groups for f in g.fields)
+
+
+def stored_values(groups: List[Group]) -> Dict[str, Optional[str]]:
+    """The values *groups* show, as :func:`parse_form` would read them back
+    from an unchanged form (the stored password is kept)."""
+    values: Dict[str, Optional[str]] = {}
+    for f in all_fields(groups).values():
+        if f.kind == 'password':
+            continue
+        value = (f.value or '').strip()
+        values[f.name] = (value or None) if f.kind == 'tristate' else value
+    return values
+
+
+def check_stored(config, env_path: str = ''
+                 ) -> Tuple[Dict[str, str], List[str]]:
+    """What the settings page says about the values stored in *config*:
+    ``(errors, warnings)``.  *errors* maps each option whose value it would
+    refuse to save to one line (``[notification] name ...``); warnings do
+    not block saving (e.g. ``[trac] base_url`` unset).  ``notify status``
+    uses it."""
+    groups = build_fields(config)
+    warnings = validate(groups, config, stored_values(groups), env_path)
+    errors = {f.name: '[%s] %s' % (SECTION, f.error)
+              for f in all_fields(groups).values() if f.error}
+    return errors, warnings
 
 
 def apply(groups: List[Group], config,
