@@ -20,6 +20,10 @@ from tracnotify.mail.format import clean_header_text
 
 UNDISCLOSED = 'undisclosed-recipients: ;'
 _CTE = {'base64': 'base64', 'qp': 'quoted-printable'}
+#: the policy bodies are encoded with: quoted-printable lines of at most 76
+#: characters (RFC 2045 6.7; ``SMTP``'s 78 is the limit for header lines,
+#: which stay folded at 78 as before)
+BODY_POLICY = SMTP.clone(max_line_length=76)
 #: with use_public_cc, a change with more visible recipients than this is
 #: sent to each of them alone (To: their own address): a Cc header of
 #: thousands of addresses in each of thousands of copies would take
@@ -137,16 +141,19 @@ def encode_shared_part(headers: MailHeaders, body: str,
         msg[name] = clean_header_text(str(value), 900)
     msg['Auto-Submitted'] = 'auto-generated'
     msg['Precedence'] = 'bulk'
+    # the body parts are encoded under BODY_POLICY (the parts that
+    # add_alternative makes inherit it), the headers generated under SMTP
+    msg.policy = BODY_POLICY
     if html is not None and fmt == 'html':
         msg.set_content(html, subtype='html', charset='utf-8',
                         cte=choose_cte(html, config.mime_encoding))
-        return msg.as_bytes()
-    msg.set_content(body, subtype='plain', charset='utf-8',
-                    cte=choose_cte(body, config.mime_encoding))
-    if html is not None and fmt == 'both':
-        msg.add_alternative(html, subtype='html', charset='utf-8',
-                            cte=choose_cte(html, config.mime_encoding))
-    return msg.as_bytes()
+    else:
+        msg.set_content(body, subtype='plain', charset='utf-8',
+                        cte=choose_cte(body, config.mime_encoding))
+        if html is not None and fmt == 'both':
+            msg.add_alternative(html, subtype='html', charset='utf-8',
+                                cte=choose_cte(html, config.mime_encoding))
+    return msg.as_bytes(policy=SMTP)
 
 
 def personal_headers(recipient: Recipient,

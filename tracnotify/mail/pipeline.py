@@ -3,10 +3,12 @@
 recipients -> format (once per change) -> message (one copy per recipient).
 """
 
+import hashlib
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from trac.notification.mail import create_message_id
+from trac.notification.mail import RecipientMatcher, create_message_id
 from trac.ticket.model import Ticket
+from trac.util.datefmt import datetime_now, from_utimestamp, to_utimestamp, utc
 from trac.util.text import exception_to_unicode
 
 from tracnotify.config import NotifyConfig
@@ -15,10 +17,12 @@ from tracnotify.i18n.language import mail_language
 from tracnotify.mail.format import RenderedTicketMail, TicketMailFormatter
 from tracnotify.mail.html import HtmlMailRenderer
 from tracnotify.mail.message import (
+    AddressError,
     MailHeaders,
     Recipient,
     build_copies,
     encode_shared_part,
+    make_address,
 )
 from tracnotify.mail.recipients import RecipientResolver
 from tracnotify.mail.suppression import footer, list_id, with_unsubscribe_links
@@ -47,9 +51,51 @@ def comment_number(env, event: TicketEvent):
     return None
 
 
-def thread_ids(env, config: NotifyConfig, event: TicketEvent):
+def edit_time(env, event: TicketEvent) -> Optional[int]:
+    """When the comment edit of *event* was made (microseconds), from the
+    comment's edit history (``_commentN`` rows: the text before edit N and
+    its time); None when the history no longer has it."""
+    if event.old_comment is None:
+        return None
+    with env.db_query as db:
+        history = sorted(
+            (int(field[8:]), old or '', new) for field, old, new in db("""
+                SELECT field, oldvalue, newvalue FROM ticket_change
+                WHERE ticket=%%s AND time=%%s AND field %s
+                """ % db.prefix_match(), (event.ticket_id, event.time,
+                                          db.prefix_match_value('_comment')))
+            if field[8:].isdigit())
+        current = [new or '' for new, in db("""
+            SELECT newvalue FROM ticket_change
+            WHERE ticket=%s AND time=%s AND field='comment'
+            """, (event.ticket_id, event.time))]
+    # the text after edit N is the text before edit N+1 (the comment as it
+    # is now after the last one): the edit from old_comment to comment
+    after = [old for _rev, old, _when in history[1:]] + current[:1]
+    for (_rev, before, when), text in zip(history, after):
+        if before == event.old_comment and text == event.comment:
+            try:
+                return int(when)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def mail_time(env, event: TicketEvent) -> int:
+    """The time a change's mail is about (its Date, part of its Message-ID):
+    the change's time; for a comment edit, the edit's (each edit of one
+    comment is mail of its own)."""
+    if event.old_comment is None:
+        return event.time
+    when = edit_time(env, event)
+    return when if when is not None else to_utimestamp(datetime_now(utc))
+
+
+def thread_ids(env, config: NotifyConfig, event: TicketEvent,
+               when: Optional[int] = None):
     """``(message_id, root_id)`` as Trac computes them, so that mail keeps
-    threading with what Trac itself sent before tracnotify."""
+    threading with what Trac itself sent before tracnotify.  *when*: the
+    time of the mail (:func:`mail_time`), for comment edits."""
     from_email = config.envelope_from
     target = '%08d' % event.ticket_id
     more = event.values.get('reporter') or ''
@@ -58,9 +104,16 @@ def thread_ids(env, config: NotifyConfig, event: TicketEvent):
         return root, None
     if event.is_attachment:  # distinct from a ticket change at that time
         more += '.%s.%s' % (event.kind, event.filename)
-    msgid = create_message_id(env, target, from_email, event.datetime,
-                              more + '.' + event.kind
-                              if event.old_comment is not None else more)
+    if event.old_comment is None:
+        return create_message_id(env, target, from_email, event.datetime,
+                                 more), root
+    # a comment edit: its own id, from the edit's time and new text
+    if when is None:
+        when = mail_time(env, event)
+    digest = hashlib.sha1(event.comment.encode('utf-8')).hexdigest()[:12]
+    msgid = create_message_id(env, target, from_email,
+                              from_utimestamp(when),
+                              '%s.%s.%s' % (more, event.kind, digest))
     return msgid, root
 
 
@@ -75,12 +128,24 @@ def sender_name(env, config: NotifyConfig, event: TicketEvent) -> str:
 
 
 def sender_address(env, config: NotifyConfig, event: TicketEvent) -> str:
-    """The From address (the author's with ``smtp_from_author``)."""
+    """The From address (the author's with ``smtp_from_author``).  An
+    author address that Trac accepts but that cannot be written in a From
+    header (``jane.@example.org``, ``a..b@example.org``, a local part
+    that would need SMTPUTF8 in every copy) falls back to ``smtp_from``,
+    with a warning: the change's mail still goes."""
     if config.smtp_from_author and event.author:
-        from trac.notification.mail import RecipientMatcher
         found = RecipientMatcher(env).match_from_author(event.author)
         if found:
-            return found[1] if isinstance(found, tuple) else found
+            address = found[1] if isinstance(found, tuple) else found
+            try:
+                make_address(address)
+            except AddressError as e:
+                env.log.warning('tracnotify: author address of %s cannot be '
+                                'the From of ticket #%s mail (%s); using '
+                                'smtp_from %s', event.author, event.ticket_id,
+                                e, config.envelope_from)
+            else:
+                return address
     return config.envelope_from
 
 
@@ -138,19 +203,21 @@ def render_messages(env, config: NotifyConfig, event: TicketEvent,
     (language, format)."""
     if not recipients:
         return []
-    msgid, root = thread_ids(env, config, event)
+    when = mail_time(env, event)
+    msgid, root = thread_ids(env, config, event, when)
     # personal one-click unsubscribe links, made here in the worker
     recipients = with_unsubscribe_links(env, recipients)
     copies = {}
+    from_name = sender_name(env, config, event)
+    from_addr = sender_address(env, config, event)   # checked (logged) once
     # rendered and MIME-encoded once per (language, format), not per person
     for (language, fmt), group in group_recipients(recipients):
         rendered, html = render_mail(env, formatter, event, language, fmt)
         headers = MailHeaders(
-            from_name=sender_name(env, config, event),
-            from_addr=sender_address(env, config, event),
+            from_name=from_name, from_addr=from_addr,
             reply_to=config.smtp_replyto,
             subject=rendered.subject, msgid=msgid, root_msgid=root,
-            date=event.time / 1000000.0,
+            date=when / 1000000.0,
             extra=(('X-Mailer', 'tracnotify (Trac %s)' % env.trac_version),
                    ('X-Trac-Version', env.trac_version),
                    ('X-Trac-Project', env.project_name),
