@@ -24,8 +24,10 @@ from multiprocessing import Process, Value
 class SinkProtocol(asyncio.Protocol):
     """Just enough SMTP: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT."""
 
-    def __init__(self, counter, delay: float) -> None:
+    def __init__(self, counter, delay: float, first=None, last=None) -> None:
         self.counter = counter
+        self.first = first      # time.time() of the first and last mail
+        self.last = last
         self.delay = delay
         self.buffer = b''
         self.in_data = False
@@ -48,6 +50,10 @@ class SinkProtocol(asyncio.Protocol):
                 self.in_data = False
                 with self.counter.get_lock():
                     self.counter.value += 1
+                    if self.last is not None:
+                        self.last.value = time.time()
+                        if not self.first.value:
+                            self.first.value = self.last.value
                 if self.delay:
                     asyncio.get_running_loop().call_later(
                         self.delay, self.transport.write, b'250 OK\r\n')
@@ -75,12 +81,13 @@ class SinkProtocol(asyncio.Protocol):
                 self.transport.write(b'250 OK\r\n')
 
 
-def serve(port: int, counter, delay: float) -> None:
+def serve(port: int, counter, delay: float, first=None, last=None) -> None:
     """Run the sink until SIGTERM."""
     async def main():
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: SinkProtocol(counter, delay), '127.0.0.1', port,
+            lambda: SinkProtocol(counter, delay, first, last), '127.0.0.1',
+            port,
             backlog=256)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -95,12 +102,29 @@ class FastSink:
     def __init__(self, port: int, delay: float = 0.0) -> None:
         self.port = port
         self.counter = Value('q', 0)
-        self.process = Process(target=serve, args=(port, self.counter, delay),
+        self.first = Value('d', 0.0)
+        self.last = Value('d', 0.0)
+        self.process = Process(target=serve, args=(port, self.counter, delay,
+                                                   self.first, self.last),
                                daemon=True)
 
     @property
     def count(self) -> int:
         return self.counter.value
+
+    def reset_times(self) -> None:
+        """Forget the first and last mail (``first_at``/``last_at``)."""
+        self.first.value = self.last.value = 0.0
+
+    @property
+    def first_at(self) -> float:
+        """``time.time()`` of the first mail since :meth:`reset_times`."""
+        return self.first.value
+
+    @property
+    def last_at(self) -> float:
+        """``time.time()`` of the latest mail."""
+        return self.last.value
 
     def start(self) -> 'FastSink':
         self.process.start()

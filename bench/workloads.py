@@ -1,0 +1,289 @@
+"""Realistic delivery workloads, timed from process start (issue 13).
+
+    python -m bench.workloads [--only NAME ...] [--connections 4] [--big]
+
+Each workload fills an outbox through Trac's own API (``delivery =
+worker``: the saves only record events), then runs the real command,
+``trac-admin ENV notify send`` (or N × ``notify worker --once`` at the
+same time), in child processes against a fast local SMTP sink, and prints:
+
+* msg/s from process start to the last mail the sink took, and from the
+  first mail to the last;
+* the sink's own capacity with the same number of connections, measured
+  in this run (plain smtplib, no database), and the ratio to it;
+* start-up: the same command on an empty outbox (Trac and tracnotify
+  loaded, nothing to do), and the first mail after process start;
+* expansion (events -> stored messages): ms per change and per recipient;
+* peak RSS of the child, and outbox bytes per copy (what the tables of
+  the outbox hold for the workload, divided by the copies).
+
+Workloads: ``small`` 200 ticket creations x 25 cc; ``two_k`` one ticket
+with 2,000 cc created then commented; ``five_k`` one ticket with 5,000 cc;
+``pg4`` 400 creations x 25 cc on PostgreSQL (TRACNOTIFY_PG_URI) drained by
+4 workers at once; with ``--big``, ``big`` one ticket with a 1 MB
+description and 10,000 cc (``--big-cc``).  The machine's load changes the
+figures: compare ratios within one run.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.fast_sink import FastSink, selftest  # noqa: E402
+from tests.support.disk_env import drop_disk_env, make_disk_env  # noqa: E402
+from tests.support.smtp_sink import free_port  # noqa: E402
+
+#: the child: one trac-admin command, expansion timed, peak RSS printed
+CHILD = """
+import json, resource, sys, time
+from tracnotify.delivery import deliverer
+spent = [0.0, 0]
+original = deliverer.Deliverer.expand_events
+def timed(self, report, *args, **kwargs):
+    start = time.perf_counter()
+    try:
+        return original(self, report, *args, **kwargs)
+    finally:
+        spent[0] += time.perf_counter() - start
+        spent[1] = report.events
+deliverer.Deliverer.expand_events = timed
+from trac.admin.console import run
+code = run(sys.argv[1:])
+print('RESULT ' + json.dumps({
+    'rc': code, 'expand_s': spent[0], 'events': spent[1],
+    'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+"""
+
+
+@dataclass
+class Result:
+    """What one run of a workload measured."""
+
+    name: str
+    messages: int
+    seconds_from_start: float
+    first_mail: float
+    first_to_last: float
+    expand_s: float
+    events: int
+    peak_mb: float
+    bytes_per_copy: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds_from_start
+
+    @property
+    def burst_rate(self) -> float:
+        return self.messages / self.first_to_last if self.first_to_last \
+            else float('nan')
+
+
+def cc_list(prefix: str, count: int) -> str:
+    return ', '.join('%s%05d@example.org' % (prefix, i) for i in range(count))
+
+
+def fill_small(env, tickets: int = 200, cc: int = 25) -> None:
+    """Many ticket creations with a few dozen cc each."""
+    from trac.ticket.model import Ticket
+    for n in range(tickets):
+        ticket = Ticket(env)
+        ticket.populate({'summary': 'Small change %d' % n,
+                         'reporter': 'alice',
+                         'description': 'Steps to reproduce. ' * 20,
+                         'cc': cc_list('t%03d.' % n, cc)})
+        ticket.insert()
+
+
+def fill_one(env, cc: int, comment: bool, description: str = '') -> None:
+    """One ticket with *cc* cc addresses, commented once with *comment*."""
+    from trac.ticket.model import Ticket
+    ticket = Ticket(env)
+    ticket.populate({'summary': 'Big audience', 'reporter': 'alice',
+                     'description': description or 'Lorem ipsum. ' * 60,
+                     'cc': cc_list('w', cc)})
+    ticket.insert()
+    if comment:
+        ticket = Ticket(env, ticket.id)
+        ticket['priority'] = 'minor'
+        ticket.save_changes('bob', 'A comment that everyone gets.')
+
+
+@dataclass
+class Workload:
+    name: str
+    title: str
+    fill: Callable
+    workers: int = 1
+    pg: bool = False
+
+
+def workloads(big_cc: int) -> List[Workload]:
+    return [
+        Workload('small', '200 ticket creations x 25 cc', fill_small),
+        Workload('two_k', 'one ticket, 2,000 cc, created + commented',
+                 lambda env: fill_one(env, 2000, True)),
+        Workload('five_k', 'one ticket, 5,000 cc',
+                 lambda env: fill_one(env, 5000, False)),
+        Workload('pg4', '4 workers on PostgreSQL, 400 creations x 25 cc',
+                 lambda env: fill_small(env, 400, 25), workers=4, pg=True),
+        Workload('big', 'one ticket, 1 MB description, %d cc' % big_cc,
+                 lambda env: fill_one(env, big_cc, False,
+                                      ('x' * 79 + '\n') * 13108)),
+    ]
+
+
+def run_children(path: str, workers: int) -> tuple:
+    """Start the command(s) at once; (start time, [child results])."""
+    if workers == 1:
+        argv = [[path, 'notify', 'send', '--quiet']]
+    else:
+        argv = [[path, 'notify', 'worker', '--once']] * workers
+    start = time.time()
+    children = [subprocess.Popen([sys.executable, '-c', CHILD] + a,
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+                for a in argv]
+    results = []
+    for child in children:
+        out, err = child.communicate()
+        lines = [line for line in out.splitlines()
+                 if line.startswith('RESULT ')]
+        if child.returncode or not lines:
+            raise RuntimeError('child failed: %s %s' % (out, err[-3000:]))
+        results.append(json.loads(lines[-1][7:]))
+    return start, results
+
+
+def outbox_bytes(env) -> int:
+    """Bytes of message text the outbox tables hold (every table of
+    tracnotify that stores a copy or a part of one)."""
+    from trac.db.api import DatabaseManager
+    tables = set(DatabaseManager(env).get_table_names())
+    total = 0
+    for table, columns in (('tracnotify_message',
+                            'message, recipient, reason, subject, msgid, '
+                            'sender'),
+                           ('tracnotify_body', 'data')):
+        if table not in tables:
+            continue
+        exprs = ' + '.join('COALESCE(LENGTH(%s), 0)' % c.strip()
+                           for c in columns.split(','))
+        for n, in env.db_query('SELECT SUM(%s) FROM %s' % (exprs, table)):
+            total += int(n or 0)
+    return total
+
+
+def run_workload(work: Workload, port: int, sink: FastSink,
+                 connections: int) -> Optional[Result]:
+    pg_uri = os.environ.get('TRACNOTIFY_PG_URI') if work.pg else None
+    if work.pg and not pg_uri:
+        print('%-6s skipped: TRACNOTIFY_PG_URI is not set' % work.name)
+        return None
+    path = make_disk_env(tempfile.mkdtemp(prefix='tracnotify-wl-'), {
+        'smtp_enabled': 'true', 'smtp_server': '127.0.0.1',
+        'smtp_port': str(port), 'smtp_from': 'trac@example.org',
+        'delivery': 'worker', 'outbox_batch_size': '500',
+        'smtp_connections': str(connections if work.workers == 1 else 1),
+    }, pg_uri)
+    from trac.env import Environment
+    try:
+        env = Environment(path)
+        work.fill(env)
+        env.shutdown()
+        before = sink.count
+        sink.reset_times()
+        start, children = run_children(path, work.workers)
+        count = sink.count - before
+        env = Environment(path)
+        copies = env.db_query('SELECT COUNT(*) FROM tracnotify_message')[0][0]
+        size = outbox_bytes(env)
+        env.shutdown()
+        return Result(work.name, count, sink.last_at - start,
+                      sink.first_at - start, sink.last_at - sink.first_at,
+                      max(c['expand_s'] for c in children),
+                      sum(c['events'] for c in children),
+                      max(c['peak_mb'] for c in children),
+                      size / max(copies, 1))
+    finally:
+        drop_disk_env(path)
+
+
+def startup_seconds(port: int) -> float:
+    """``notify send`` on an empty outbox: the fixed cost of a process."""
+    path = make_disk_env(tempfile.mkdtemp(prefix='tracnotify-wl-'), {
+        'smtp_enabled': 'true', 'smtp_server': '127.0.0.1',
+        'smtp_port': str(port), 'smtp_from': 'trac@example.org',
+        'delivery': 'worker'})
+    try:
+        best = float('inf')
+        for _ in range(3):
+            start = time.time()
+            run_children(path, 1)
+            best = min(best, time.time() - start)
+        return best
+    finally:
+        drop_disk_env(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--only', nargs='*', help='workload names')
+    parser.add_argument('--connections', type=int, default=4,
+                        help='smtp_connections of notify send')
+    parser.add_argument('--big', action='store_true',
+                        help='also the 1 MB description workload')
+    parser.add_argument('--big-cc', type=int, default=10000)
+    args = parser.parse_args()
+    port = free_port()
+    sink = FastSink(port).start()
+    try:
+        one = selftest(port, 5000, 1)
+        many = selftest(port, 8000, 4)
+        own = selftest(port, 8000, args.connections) \
+            if args.connections not in (1, 4) else (one, many)[
+                args.connections == 4]
+        print('SMTP sink alone (smtplib, no database): %.0f msg/s on 1 '
+              'connection, %.0f on 4' % (one, many))
+        startup = startup_seconds(port)
+        print('start-up: notify send on an empty outbox takes %.2f s'
+              % startup)
+        print('%-6s %7s %8s %6s %9s %7s %8s %8s %7s %9s  %s' % (
+            'name', 'msgs', 'msg/s', 'sink%', 'burst/s', '1st ms',
+            'ms/chg', 'ms/rcpt', 'RSS MB', 'B/copy', 'workload'))
+        for work in workloads(args.big_cc):
+            if args.only and work.name not in args.only:
+                continue
+            if work.name == 'big' and not args.big and \
+                    not (args.only and 'big' in args.only):
+                continue
+            result = run_workload(work, port, sink, args.connections)
+            if result is None:
+                continue
+            capacity = many if work.workers == 4 else own
+            per_change = result.expand_s * 1000 / max(result.events, 1)
+            print('%-6s %7d %8.0f %5.0f%% %9.0f %7.0f %8.1f %8.3f %7.1f '
+                  '%9.0f  %s' % (
+                      result.name, result.messages, result.rate,
+                      100 * result.rate / capacity, result.burst_rate,
+                      result.first_mail * 1000, per_change,
+                      result.expand_s * 1000 / max(result.messages, 1),
+                      result.peak_mb, result.bytes_per_copy, work.title))
+            sys.stdout.flush()
+        print('sink%%: msg/s from process start over the sink\'s own '
+              'capacity with the same connections (%d; pg4: 4 workers x 1)'
+              % args.connections)
+    finally:
+        sink.stop()
+
+
+if __name__ == '__main__':
+    main()
