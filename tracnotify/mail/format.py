@@ -7,13 +7,12 @@ an admin overrides by dropping a file of that name into the environment's
 ``templates/mail/`` folder.
 """
 
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from genshi.template import NewTextTemplate, TemplateLoader
+from genshi.template import NewTextTemplate
 from trac.ticket.api import TicketSystem
 from trac.util.datefmt import format_date_or_datetime, from_utimestamp, get_timezone
 from trac.util.text import jinja2template, text_width
@@ -30,10 +29,9 @@ from tracnotify.event import (
     TicketEvent,
 )
 from tracnotify.i18n.domain import _
+from tracnotify.mail.templates import load_template
 
 COLS = 75
-TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), 'templates')
 BODY_TEMPLATE = 'mail/ticket_body.txt'
 MAX_SUBJECT_CHARS = 400
 _addrsep_re = re.compile(r'[;\s,]+')
@@ -236,11 +234,8 @@ class TicketMailFormatter:
         }
 
     def _load_template(self) -> NewTextTemplate:
-        search = [os.path.join(self.env.templates_dir), TEMPLATE_DIR]
-        loader = TemplateLoader([p for p in search if os.path.isdir(p)],
-                                auto_reload=True)
-        return loader.load(BODY_TEMPLATE, cls=NewTextTemplate,
-                           encoding='utf-8')
+        return load_template(self.env.templates_dir, BODY_TEMPLATE,
+                             NewTextTemplate)
 
     def _format_author(self, author: str) -> str:
         return self.chrome.format_author(None, author or '')

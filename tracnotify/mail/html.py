@@ -9,14 +9,13 @@ then cleaned: mail clients ignore stylesheets and should load nothing, so
 the result has inline styles only, no images, scripts, frames or forms.
 """
 
-import os
 import re
 from html import escape
 from html.parser import HTMLParser
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from genshi.core import Markup as GenshiMarkup
-from genshi.template import MarkupTemplate, TemplateLoader
+from genshi.template import MarkupTemplate
 from trac.mimeview.api import RenderingContext
 from trac.perm import PermissionCache
 from trac.resource import Resource
@@ -31,7 +30,8 @@ from tracnotify.event import (
     TicketEvent,
 )
 from tracnotify.i18n.domain import _
-from tracnotify.mail.format import TEMPLATE_DIR, RenderedTicketMail, TicketMailFormatter
+from tracnotify.mail.format import RenderedTicketMail, TicketMailFormatter
+from tracnotify.mail.templates import load_template
 
 HTML_TEMPLATE = 'mail/ticket_body.html'
 #: one change inside a digest or batch mail (see :func:`ticket_list_html`)
@@ -223,10 +223,7 @@ class HtmlMailRenderer:
             'html', encoding=None))
 
     def _load_template(self, name: str = HTML_TEMPLATE) -> MarkupTemplate:
-        search = [os.path.join(self.env.templates_dir), TEMPLATE_DIR]
-        loader = TemplateLoader([p for p in search if os.path.isdir(p)],
-                                auto_reload=True)
-        return loader.load(name, cls=MarkupTemplate, encoding='utf-8')
+        return load_template(self.env.templates_dir, name, MarkupTemplate)
 
     # Template data
 
