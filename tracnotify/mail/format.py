@@ -7,6 +7,7 @@ an admin overrides by dropping a file of that name into the environment's
 ``templates/mail/`` folder.
 """
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -84,6 +85,13 @@ def wrap(text, cols=COLS, initial_indent='', subsequent_indent='',
     text = _long_word_re.sub(_cut_word, bounded(text or ''))
     return trac_wrap(text, cols, initial_indent, subsequent_indent,
                      linesep, ambiwidth)
+
+
+@functools.lru_cache(maxsize=16)
+def subject_template(text: str):
+    """``ticket_subject_template``, compiled once per distinct text."""
+    return jinja2template(text, text=True, line_statement_prefix=None,
+                          line_comment_prefix=None)
 
 
 @dataclass
@@ -174,9 +182,7 @@ class TicketMailFormatter:
             'notification', 'ticket_subject_template',
             '${prefix} #${ticket.id}: ${summary}')
         try:
-            subject = jinja2template(template, text=True,
-                                     line_statement_prefix=None,
-                                     line_comment_prefix=None).render(
+            subject = subject_template(template).render(
                 prefix=prefix, summary=summary, ticket=self.ticket,
                 changes={'fields': changes}, env=self.env).strip()
         except Exception as e:

@@ -38,6 +38,16 @@ _not_7bit_re = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
 _dot_atom_re = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
                           r"(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _domain_re = re.compile(r'^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$')
+#: what :func:`personal_headers` splices without the ``email`` package:
+#: values that ``email`` writes back exactly as they are (no quoting, no
+#: encoded-word, no folding: lines of at most 78 octets, URLs of at most
+#: 900 characters on one line)
+_plain_address_re = re.compile(r'^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*'
+                               r'@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$')
+_plain_reason_re = re.compile(r'^[A-Za-z0-9_.-]{1,40}$')
+_plain_url_re = re.compile(r'^https?://[A-Za-z0-9._~:/%+-]{1,880}$')
+_MAX_PLAIN_LINE = 80            # 78 octets and CRLF
+_UNDISCLOSED_LINE = b'To: undisclosed-recipients: ;\r\n'
 
 
 class AddressError(ValueError):
@@ -159,7 +169,22 @@ def encode_shared_part(headers: MailHeaders, body: str,
 def personal_headers(recipient: Recipient,
                      visible: Sequence[Recipient],
                      config: NotifyConfig) -> bytes:
-    """To/Cc and the reason header of one recipient's copy."""
+    """To/Cc and the reason header of one recipient's copy.
+
+    The common copy (its own plain address in To, a plain reason, a plain
+    unsubscribe URL) is spliced from prepared bytes: the very bytes the
+    ``email`` package writes for it (a test compares the two), without a
+    header object per copy.  Anything else goes through ``email``."""
+    spliced = _spliced_headers(recipient, config)
+    if spliced is not None:
+        return spliced
+    return email_personal_headers(recipient, visible, config)
+
+
+def email_personal_headers(recipient: Recipient,
+                           visible: Sequence[Recipient],
+                           config: NotifyConfig) -> bytes:
+    """:func:`personal_headers` written by the ``email`` package."""
     msg = EmailMessage(policy=SMTP)
     if recipient.visibility == 'bcc':
         msg['To'] = UNDISCLOSED
@@ -172,6 +197,36 @@ def personal_headers(recipient: Recipient,
     msg['X-Trac-Notification-Reason'] = recipient.reason
     return msg.as_bytes().split(b'\r\n\r\n', 1)[0] + b'\r\n' + \
         _unsubscribe_headers(recipient)
+
+
+def _spliced_headers(recipient: Recipient,
+                     config: NotifyConfig) -> Optional[bytes]:
+    """The personal headers from prepared bytes, or None when the copy
+    needs the ``email`` package (public To/Cc lists, an address or a
+    reason that is not plain ASCII, lines that would be folded)."""
+    if config.use_public_cc:
+        return None
+    if recipient.visibility == 'bcc':
+        to = _UNDISCLOSED_LINE
+    else:
+        address = recipient.address
+        if not _plain_address_re.match(address):
+            return None
+        to = b'To: ' + address.encode('ascii') + b'\r\n'
+        if len(to) > _MAX_PLAIN_LINE:
+            return None
+    reason = recipient.reason
+    if not _plain_reason_re.match(reason):
+        return None
+    url = recipient.unsubscribe_url
+    if url and not _plain_url_re.match(url):
+        return None
+    head = to + b'X-Trac-Notification-Reason: ' + reason.encode('ascii') + \
+        b'\r\n'
+    if url:
+        head += b'List-Unsubscribe: <' + url.encode('ascii') + \
+            b'>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n'
+    return head
 
 
 def _unsubscribe_headers(recipient: Recipient) -> bytes:
@@ -212,8 +267,8 @@ def build_copies(shared: bytes, recipients: Sequence[Recipient],
                if r.visibility != 'bcc']
     if config.use_public_cc and len(visible) > MAX_PUBLIC_ADDRESSES:
         config = replace(config, use_public_cc=False)
-    copies = []
-    for recipient in recipients:
-        data = personal_headers(recipient, visible, config) + shared
-        copies.append((recipient, data.decode('ascii')))
-    return copies
+    text = shared.decode('ascii')
+    return [(recipient,
+             personal_headers(recipient, visible, config).decode('ascii') +
+             text)
+            for recipient in recipients]
