@@ -135,6 +135,38 @@ def test_scope_is_every_mail_even_always_bcc(sink_env, sink):
     assert set(delivered(env, sink)) == {'dave@example.com'}
 
 
+def test_list_addresses_get_no_one_click_token(sink_env, sink):
+    """A member of a list (smtp_always_cc/bcc) must not stop the whole
+    list with one click: list copies carry no token and no one-click
+    header, wherever the list address appears (also in a ticket's cc);
+    everyone else keeps their own."""
+    env = sink_env(smtp_always_cc='list@example.com',
+                   smtp_always_bcc='Archive@Example.com')
+    ticket = create_ticket(env, cc='carol@example.com')
+    change_ticket(env, ticket.id, author='alice', comment='To the list',
+                  cc='carol@example.com, archive@example.com')
+    received = deliver_to_sink(env, sink, True)
+    by_address = {}
+    for mail in received:
+        by_address.setdefault(mail.rcpt_tos[0].lower(), []).append(mail)
+    assert {'list@example.com', 'archive@example.com',
+            'carol@example.com'} <= set(by_address)
+    for address in ('list@example.com', 'archive@example.com'):
+        for mail in by_address[address]:
+            assert mail.message['List-Unsubscribe'] is None
+            assert mail.message['List-Unsubscribe-Post'] is None
+            assert mail.message['List-Id']          # filters still work
+    stored = {a for a, in env.db_query(
+        'SELECT address FROM tracnotify_unsub_token')}
+    assert stored == set(by_address) - {'list@example.com',
+                                        'archive@example.com'}
+    assert 'carol@example.com' in stored
+    for address in stored:
+        for mail in by_address[address]:
+            assert unsubscribe.address_for_token(env, token_of(mail)) == \
+                address
+
+
 def test_admin_entry_wins_over_self_service(env):
     address = 'x@example.com'
     assert unsubscribe.suppress(env, address, unsubscribe.ADMIN, 'admin',

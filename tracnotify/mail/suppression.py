@@ -11,7 +11,9 @@ Unsubscribes and can undo it, or add addresses of their own (reason
 Tokens: the delivery worker gives each copy of each mail its own random
 token (192 bits from :mod:`secrets`); only its SHA-256 is stored, with the
 address it was made for.  Whoever holds a token can unsubscribe (or
-resubscribe) that one address and nothing else.
+resubscribe) that one address and nothing else.  Copies to the list
+addresses of ``smtp_always_cc`` / ``smtp_always_bcc`` get none: any member
+of the list could otherwise stop it for all.
 """
 
 import hashlib
@@ -20,12 +22,16 @@ import secrets
 import time
 import unicodedata
 from dataclasses import replace
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
+
+from tracnotify.config import load_config
 
 UNSUBSCRIBED = 'unsubscribed'    # by the owner of the address (token, login)
 ADMIN = 'admin'                  # by an administrator: never mail it
 REASONS = (UNSUBSCRIBED, ADMIN)
+#: recipients' reasons for the configured list addresses (recipients.py)
+LIST_REASONS = ('always_cc', 'always_bcc')
 
 TOKEN_BYTES = 24                 # 192 bits, 32 characters in a URL
 TOKEN_DAYS = 400                 # a link in a mail older than this expires
@@ -210,11 +216,32 @@ def page_url(env, token: Optional[str] = None) -> str:
     return env.abs_href(*(PAGE_PATH + ((token,) if token else ())))
 
 
-def with_unsubscribe_links(env, recipients: Sequence) -> list:
-    """Each recipient with a personal unsubscribe URL (tokens stored)."""
-    tokens = issue_tokens(env, [r.address for r in recipients])
+def list_addresses(config) -> FrozenSet[str]:
+    """The normalized addresses of ``smtp_always_cc`` / ``smtp_always_bcc``
+    (mailing lists, archives): see :func:`with_unsubscribe_links`."""
+    return frozenset(normalize(a) for a in
+                     list(config.smtp_always_cc) + list(config.smtp_always_bcc)
+                     if '@' in a)
+
+
+def is_list_copy(recipient, lists: FrozenSet[str]) -> bool:
+    """True for a copy to a list address: one member of the list must not
+    be able to stop the mail of all the others with one click."""
+    return recipient.reason in LIST_REASONS or \
+        normalize(recipient.address) in lists
+
+
+def with_unsubscribe_links(env, recipients: Sequence, config=None) -> list:
+    """Each recipient with a personal unsubscribe URL (tokens stored),
+    except copies to list addresses (``smtp_always_cc`` / ``_bcc``, as a
+    role or wherever the address appears): they get no token and so no
+    List-Unsubscribe header; the list's owner asks the admin
+    (docs/unsubscribe.md)."""
+    lists = list_addresses(config or load_config(env))
+    personal = [r for r in recipients if not is_list_copy(r, lists)]
+    tokens = issue_tokens(env, [r.address for r in personal])
     return [replace(r, unsubscribe_url=page_url(env, tokens[r.address]))
-            for r in recipients]
+            if r.address in tokens else r for r in recipients]
 
 
 def footer(env) -> str:
