@@ -11,7 +11,8 @@ import pytest
 
 from bench.bounds import CC_ENTRIES, CUSTOM_FIELDS, OPTIONS, SCENARIOS, make_env
 from tracnotify.config import load_config
-from tracnotify.mail.format import MAX_SUBJECT_CHARS, MAX_TEXT_CHARS
+from tracnotify.mail.chrome import MAX_SUBJECT_CHARS
+from tracnotify.mail.format import MAX_TEXT_CHARS
 from tracnotify.mail.message import MAX_PUBLIC_ADDRESSES
 from tracnotify.mail.pipeline import build_messages
 

@@ -14,7 +14,8 @@ from trac.util.datefmt import utc
 
 from tests.support.tickets import add_users, change_ticket, create_ticket
 from tracnotify.event import CREATED, TicketEvent
-from tracnotify.mail.format import MAX_SUBJECT_CHARS, TicketMailFormatter
+from tracnotify.mail.chrome import MAX_SUBJECT_CHARS
+from tracnotify.mail.format import TicketMailFormatter
 from tracnotify.mail.pipeline import comment_number, snapshot_ticket
 
 LONG_TEXT = ('A long description that goes on and on, well past the width '

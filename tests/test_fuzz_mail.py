@@ -18,11 +18,8 @@ from hypothesis import strategies as st
 from tests.support.envs import make_stub_env
 from tracnotify.config import load_config
 from tracnotify.event import CHANGED, COMMENT, CREATED, TicketEvent
-from tracnotify.mail.format import (
-    MAX_SUBJECT_CHARS,
-    TicketMailFormatter,
-    clean_header_text,
-)
+from tracnotify.mail.chrome import MAX_SUBJECT_CHARS, clean_header_text
+from tracnotify.mail.format import TicketMailFormatter
 from tracnotify.mail.message import MailHeaders, encode_shared_part
 from tracnotify.mail.pipeline import build_messages, snapshot_ticket
 

@@ -17,9 +17,9 @@ from tests.support.tickets import (
 )
 from tracnotify.config import load_config
 from tracnotify.event import TicketEvent
+from tracnotify.mail.chrome import footer
 from tracnotify.mail.format import TicketMailFormatter
 from tracnotify.mail.pipeline import build_messages, snapshot_ticket
-from tracnotify.mail.suppression import footer
 
 TEXT = 'Grüße 日本語 ✓'
 USERS = (('alice', 'Alice A', 'alice@example.net'),

@@ -10,6 +10,8 @@ import pytest
 from trac.db.api import DatabaseManager
 
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
+from tracnotify.config import load_config
+from tracnotify.mail import chrome
 from tracnotify.mail import suppression as unsubscribe
 from tracnotify.schema import SCHEMA_NAME, SCHEMA_V2, SCHEMA_VERSION, TracnotifySetup
 
@@ -97,14 +99,14 @@ def test_every_copy_has_list_headers_and_its_own_token(env, sink):
 def test_list_id_is_stable_and_derived(env, base_url, name, expected):
     env.config.set('trac', 'base_url', base_url)
     env.config.set('project', 'name', name)
-    assert unsubscribe.list_id(env) == expected
-    assert unsubscribe.list_id(env) == expected
+    assert chrome.list_id(env, load_config(env)) == expected
+    assert chrome.list_id(env, load_config(env)) == expected
 
 
 def test_long_list_id_fits_one_header_line(env):
     env.config.set('trac', 'base_url', 'https://' + 'very-long-host.' * 6 +
                    'example.org/' + 'deep/path/' * 8)
-    ident = unsubscribe.list_id(env).split('<', 1)[1].rstrip('>')
+    ident = chrome.list_id(env, load_config(env)).split('<', 1)[1].rstrip('>')
     assert len(ident) <= 70 and '..' not in ident
 
 

@@ -35,23 +35,43 @@ import random
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from trac.notification.mail import create_message_id
-from trac.util.text import jinja2template
 
 from tracnotify import outbox
 from tracnotify.config import NotifyConfig
 from tracnotify.event import CHANGED, COMMENT, TicketEvent
 from tracnotify.i18n.domain import _
 from tracnotify.i18n.language import mail_language
-from tracnotify.mail.digest import change_block, change_html, wants_html
-from tracnotify.mail.format import clean_header_text
-from tracnotify.mail.html import text_as_html, ticket_list_html
+from tracnotify.mail.blocks import (
+    block_html,
+    change_block,
+    change_html,
+    ticket_heading,
+    wants_html,
+)
+from tracnotify.mail.chrome import (
+    clean_header_text,
+    footer,
+    project_url,
+    render_subject,
+    signature,
+    standard_headers,
+    subject_prefix,
+)
+from tracnotify.mail.html import ticket_list_html
 from tracnotify.mail.message import (
     MailHeaders,
     Recipient,
     build_copies,
     encode_shared_part,
 )
-from tracnotify.mail.suppression import footer, list_id, with_unsubscribe_links
+from tracnotify.mail.pipeline import (
+    Expansion,
+    expand,
+    render_messages,
+    sender_address,
+    sender_name,
+)
+from tracnotify.mail.suppression import with_unsubscribe_links
 from tracnotify.outbox import NewMessage
 
 BATCH_KIND = 'batchmodify'          # Trac's category for batch modify mail
@@ -215,6 +235,49 @@ class Coalescer:
 
 # Building the mail of a batch -------------------------------------------------
 
+class _Batch(NamedTuple):
+    """The changes one group of recipients gets in one batch mail."""
+
+    expansions: List[Expansion]
+    language: str
+    blocks: List[str]                      # each change's text block
+    #: each change's HTML block (None: shown as its text); None: text only
+    html_blocks: Optional[List[Optional[str]]]
+
+    @property
+    def ticket_ids(self) -> List[int]:
+        """The tickets, in order, each once."""
+        ids: List[int] = []
+        for x in self.expansions:
+            if x.event.ticket_id not in ids:
+                ids.append(x.event.ticket_id)
+        return ids
+
+
+class _Blocks:
+    """Each change's text and HTML blocks, rendered once per language."""
+
+    def __init__(self, env, expansions: Sequence[Expansion]) -> None:
+        self.env = env
+        self.expansions = expansions
+        self._text: Dict[Tuple[int, str], str] = {}
+        self._html: Dict[Tuple[int, str], Optional[str]] = {}
+
+    def text(self, n: int, language: str) -> str:
+        if (n, language) not in self._text:
+            x = self.expansions[n]
+            self._text[(n, language)] = change_block(
+                self.env, x.formatter, x.event, language)
+        return self._text[(n, language)]
+
+    def html(self, n: int, language: str) -> Optional[str]:
+        if (n, language) not in self._html:
+            x = self.expansions[n]
+            self._html[(n, language)] = change_html(
+                self.env, x.formatter, x.event, language)
+        return self._html[(n, language)]
+
+
 def build_batch_messages(env, config: NotifyConfig,
                          events: Sequence[TicketEvent]
                          ) -> Tuple[List[NewMessage], list]:
@@ -222,143 +285,115 @@ def build_batch_messages(env, config: NotifyConfig,
     recipient one mail listing the changes they may view (or that
     ticket's normal mail when that is one), digest items for those who
     chose the digest."""
-    from tracnotify.mail.pipeline import expand, render_messages
     expansions = [x for x in (expand(env, config, e, digest=True)
                               for e in events) if x is not None]
     expansions.sort(key=lambda x: (x.event.ticket_id, x.event.time))
-    items: list = []
-    who: Dict[str, Recipient] = {}
-    seen: Dict[str, List[int]] = {}
-    for n, x in enumerate(expansions):
-        items.extend(x.digest_items)
-        for r in x.recipients:
-            key = r.address.lower()
-            who.setdefault(key, r)
-            seen.setdefault(key, []).append(n)
+    items = [item for x in expansions for item in x.digest_items]
+    seen = _changes_seen(expansions)
     messages: List[NewMessage] = []
     for n, x in enumerate(expansions):   # a single change: its normal mail
-        alone = [r for r in x.recipients if seen[r.address.lower()] == [n]]
+        alone = [r for r in x.recipients if seen[r.address.lower()][1] == [n]]
         messages.extend(render_messages(env, config, x.event, x.formatter,
                                         alone))
-    groups: Dict[Tuple[str, bool, Tuple[int, ...]], List[Recipient]] = {}
-    for key, numbers in seen.items():
-        if len(numbers) > 1:
-            r = who[key]
-            groups.setdefault((r.language or 'en', wants_html(r),
-                               tuple(numbers)), []).append(r)
-    blocks: Dict[Tuple[int, str], str] = {}
-    html_blocks: Dict[Tuple[int, str], Optional[str]] = {}
-    for (language, with_html, numbers), recipients in groups.items():
-        chosen = [expansions[n] for n in numbers]
-        for n in numbers:
-            x = expansions[n]
-            if (n, language) not in blocks:
-                blocks[(n, language)] = change_block(env, x.formatter,
-                                                     x.event, language)
-            if with_html and (n, language) not in html_blocks:
-                html_blocks[(n, language)] = change_html(
-                    env, x.formatter, x.event, language)
-        html = [html_blocks[(n, language)] for n in numbers] \
-            if with_html else None
-        messages.extend(_batch_mail(env, config, chosen, language,
-                                    [blocks[(n, language)] for n in numbers],
-                                    recipients, html))
+    blocks = _Blocks(env, expansions)
+    for (language, with_html, numbers), recipients in \
+            _batch_groups(seen).items():
+        batch = _Batch([expansions[n] for n in numbers], language,
+                       [blocks.text(n, language) for n in numbers],
+                       [blocks.html(n, language) for n in numbers]
+                       if with_html else None)
+        messages.extend(_batch_mail(env, config, batch, recipients))
     return messages, items
 
 
-def batch_subject(env, ticket_ids: Sequence[int]) -> str:
+def _changes_seen(expansions: Sequence[Expansion]
+                  ) -> Dict[str, Tuple[Recipient, List[int]]]:
+    """``{address: (recipient, [numbers of the changes they get])}``."""
+    seen: Dict[str, Tuple[Recipient, List[int]]] = {}
+    for n, x in enumerate(expansions):
+        for r in x.recipients:
+            seen.setdefault(r.address.lower(), (r, []))[1].append(n)
+    return seen
+
+
+def _batch_groups(seen: Dict[str, Tuple[Recipient, List[int]]]
+                  ) -> Dict[Tuple[str, bool, Tuple[int, ...]],
+                            List[Recipient]]:
+    """Who gets several changes, by (language, HTML or not, changes)."""
+    groups: Dict[Tuple[str, bool, Tuple[int, ...]], List[Recipient]] = {}
+    for r, numbers in seen.values():
+        if len(numbers) > 1:
+            groups.setdefault((r.language or 'en', wants_html(r),
+                               tuple(numbers)), []).append(r)
+    return groups
+
+
+def batch_subject(env, config: NotifyConfig, ticket_ids: Sequence[int]
+                  ) -> str:
     """``[prefix] Batch modify: #1, #2``, from Trac's own
     ``batch_subject_template``."""
     descr = ', '.join('#%s' % t for t in ticket_ids)
-    prefix = env.config.get('notification', 'smtp_subject_prefix',
-                            '__default__')
-    if prefix == '__default__':
-        prefix = '[%s]' % env.project_name
+    prefix = subject_prefix(env, config)
     template = env.config.get('notification', 'batch_subject_template',
                               DEFAULT_SUBJECT) or DEFAULT_SUBJECT
-    try:
-        subject = jinja2template(template, text=True,
-                                 line_statement_prefix=None,
-                                 line_comment_prefix=None).render(
-            prefix=prefix, tickets_descr=descr, env=env).strip()
-    except Exception as e:
-        env.log.warning('tracnotify: batch_subject_template failed (%s); '
-                        'using the default', e)
-        subject = '%s Batch modify: %s' % (prefix, descr)
-    return clean_header_text(subject)
+    return clean_header_text(render_subject(
+        env, 'batch_subject_template', template,
+        '%s Batch modify: %s' % (prefix, descr),
+        prefix=prefix, tickets_descr=descr))
 
 
-def _batch_mail(env, config: NotifyConfig, expansions, language: str,
-                blocks: List[str], recipients: List[Recipient],
-                html_blocks: Optional[List[Optional[str]]] = None
-                ) -> List[NewMessage]:
-    """The copies of one batch mail for *recipients* (one language); with
-    *html_blocks* (one per change, None: shown as its text) also an HTML
-    part."""
-    from tracnotify.mail.pipeline import sender_address, sender_name
-    first = expansions[0].event
-    ids = []
-    for x in expansions:
-        if x.event.ticket_id not in ids:
-            ids.append(x.event.ticket_id)
-    descr = ', '.join('#%s' % t for t in ids)
-    project_url = env.project_url or env.abs_href()
+def _batch_mail(env, config: NotifyConfig, batch: _Batch,
+                recipients: List[Recipient]) -> List[NewMessage]:
+    """The copies of one batch mail for *recipients* (one language, with
+    an HTML part when the batch has HTML blocks)."""
+    first = batch.expansions[0].event
+    ids = batch.ticket_ids
     query_url = env.abs_href.query(id=','.join(str(t) for t in ids))
     html = None
-    with mail_language(env, language):
-        author = expansions[0].formatter._format_author(first.author)
+    with mail_language(env, batch.language):
+        author = batch.expansions[0].formatter._format_author(first.author)
         intro = str(_('Batch modification to %(tickets)s by %(author)s:',
-                      tickets=descr, author=author))
+                      tickets=', '.join('#%s' % t for t in ids),
+                      author=author))
         body = '\n'.join(
-            [intro, ''] +
-            [b + '\n' for b in blocks] +
-            ['-- ',
-             str(_('Tickets URL: <%(link)s>', link=query_url)),
-             '%s <%s>' % (env.project_name, project_url),
-             env.project_description or '']) + str(footer(env))
-        subject = batch_subject(env, ids)
-        if html_blocks is not None:
-            html = _batch_html(env, expansions, blocks, html_blocks, intro,
-                               subject, query_url, language)
+            [intro, ''] + [b + '\n' for b in batch.blocks] +
+            signature(env, str(_('Tickets URL: <%(link)s>',
+                                 link=query_url)))) + str(footer(env))
+        subject = batch_subject(env, config, ids)
+        if batch.html_blocks is not None:
+            html = _batch_html(env, batch, intro, subject, query_url)
     msgid = create_message_id(env, ','.join(str(t) for t in ids),
                               config.envelope_from, first.datetime,
                               '%s.%s.%s' % (BATCH_KIND, first.author,
-                                            language))
+                                            batch.language))
     headers = MailHeaders(
         from_name=sender_name(env, config, first),
         from_addr=sender_address(env, config, first),
         reply_to=config.smtp_replyto, subject=subject, msgid=msgid,
         root_msgid=None, date=first.time / 1000000.0,
-        extra=(('X-Mailer', 'tracnotify (Trac %s)' % env.trac_version),
-               ('X-Trac-Version', env.trac_version),
-               ('X-Trac-Project', env.project_name),
-               ('X-URL', project_url),
-               ('X-Trac-Realm', 'ticket'),
-               ('X-Trac-Notification-Type', BATCH_KIND),
-               ('List-Id', list_id(env))))
+        extra=standard_headers(env, config, BATCH_KIND))
     shared = encode_shared_part(headers, body, config, html, 'both')
-    recipients = with_unsubscribe_links(env, recipients)
+    recipients = with_unsubscribe_links(env, recipients, config)
     return [NewMessage(ticket=ids[0], kind=BATCH_KIND, msgid=msgid,
                        sender=config.envelope_from, recipient=r.address,
                        reason=r.reason, subject=subject, message=data)
             for r, data in build_copies(shared, recipients, config)]
 
 
-def _batch_html(env, expansions, blocks: List[str],
-                html_blocks: List[Optional[str]], intro: str, title: str,
-                query_url: str, language: str) -> str:
+def _batch_html(env, batch: _Batch, intro: str, title: str,
+                query_url: str) -> str:
     """The HTML part of a batch mail: one section per ticket (its heading
     links to it), holding that ticket's changes (translations active)."""
     sections: Dict[int, Tuple[str, str, List[str]]] = {}
-    for x, text, block in zip(expansions, blocks, html_blocks):
+    for x, text, block in zip(batch.expansions, batch.blocks,
+                              batch.html_blocks or ()):
         ticket_id = x.event.ticket_id
-        heading = str(_('Ticket #%(id)s: %(summary)s', id=ticket_id,
-                        summary=x.event.values.get('summary') or ''))
-        section = sections.setdefault(
-            ticket_id, (heading, env.abs_href.ticket(ticket_id), []))
-        section[2].append(block if block is not None else text_as_html(text))
-    project_url = env.project_url or env.abs_href()
+        section = sections.setdefault(ticket_id, (
+            ticket_heading(ticket_id, x.event.values.get('summary')),
+            env.abs_href.ticket(ticket_id), []))
+        section[2].append(block_html(text, block))
     return ticket_list_html(
         title, intro, list(sections.values()),
         [(str(_('Open these tickets')), query_url),
-         (env.project_name, project_url)], str(footer(env)), language)
+         (env.project_name, project_url(env))], str(footer(env)),
+        batch.language)

@@ -27,9 +27,10 @@ are the admin's explicit choice and are always mailed at once.
    changes as they happen.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from trac.notification.mail import create_message_id
 from trac.util.datefmt import from_utimestamp, get_timezone, localtz, to_utimestamp, utc
@@ -40,21 +41,37 @@ from tracnotify.config import NotifyConfig
 from tracnotify.event import TicketEvent
 from tracnotify.i18n.domain import _, ngettext
 from tracnotify.i18n.language import mail_language
-from tracnotify.mail.format import COLS, TicketMailFormatter, clean_header_text
-from tracnotify.mail.html import HtmlMailRenderer, text_as_html, ticket_list_html
+from tracnotify.mail.blocks import (
+    block_html,
+    change_block,
+    change_html,
+    ticket_heading,
+    wants_html,
+)
+from tracnotify.mail.choices import load_choices
+from tracnotify.mail.chrome import (
+    clean_header_text,
+    footer,
+    project_url,
+    signature,
+    standard_headers,
+    subject_prefix,
+)
+from tracnotify.mail.format import COLS, TicketMailFormatter
+from tracnotify.mail.html import ticket_list_html
 from tracnotify.mail.message import (
     MailHeaders,
     Recipient,
     build_copies,
     encode_shared_part,
 )
-from tracnotify.mail.suppression import footer, list_id, with_unsubscribe_links
+from tracnotify.mail.suppression import with_unsubscribe_links
+from tracnotify.outbox import NewMessage
 
 DIGEST = 'digest'
 NOTIFICATION_TYPE = 'digest'
 #: recipients that are never digested (the admin's explicit addresses)
 ALWAYS_NOW = ('always_cc', 'always_bcc')
-SIGNATURE = '\n-- \n'
 
 
 @dataclass
@@ -78,7 +95,6 @@ def split_digest(env, config: NotifyConfig, resolver,
                  recipients: Sequence[Recipient]
                  ) -> Tuple[List[Recipient], List[Recipient]]:
     """``(now, digest)``: *recipients* split by their delivery choice."""
-    from tracnotify.mail.choices import load_choices
     users = [r.sid for r in recipients if r.sid and r.authenticated]
     choices = dict(getattr(resolver, 'choices', {}) or {})
     missing = [s for s in users if s not in choices]
@@ -94,48 +110,6 @@ def split_digest(env, config: NotifyConfig, resolver,
             delivery = config.default_delivery
         (later if delivery == DIGEST else now).append(r)
     return now, later
-
-
-def change_block(env, formatter: TicketMailFormatter, event: TicketEvent,
-                 language: str) -> str:
-    """The text of one change as the normal mail shows it, up to Trac's
-    signature, then the ticket's link: what a digest or a batch mail lists
-    for each change."""
-    rendered = formatter.render(event, language)
-    body = rendered.body
-    cut = body.rfind(SIGNATURE)
-    if cut >= 0:
-        body = body[:cut]
-    with mail_language(env, language):
-        link = str(_('Ticket URL: <%(link)s>', link=rendered.link))
-    return body.rstrip('\n') + '\n\n' + link
-
-
-def wants_html(recipient: Recipient) -> bool:
-    """Whether *recipient* gets an HTML part (format ``html`` or
-    ``both``: digest and batch mails then carry text and HTML)."""
-    return recipient.format in ('html', 'both')
-
-
-def change_html(env, formatter: TicketMailFormatter, event: TicketEvent,
-                language: str) -> Optional[str]:
-    """The HTML of one change (``ticket_change.html``) in *language*, as
-    a digest or batch mail lists it; None when it cannot be rendered (a
-    broken template override: the text still goes)."""
-    rendered = formatter.render(event, language)
-    with mail_language(env, language):
-        formatter.translated = language != 'en'
-        try:
-            return HtmlMailRenderer(env, formatter).render_block(
-                event, rendered, language)
-        except Exception as e:
-            env.log.error('tracnotify: HTML of ticket #%s for a digest or '
-                          'batch mail failed, text only: %s',
-                          event.ticket_id,
-                          exception_to_unicode(e, traceback=True))
-            return None
-        finally:
-            formatter.translated = False
 
 
 def digest_items_for(env, formatter: TicketMailFormatter, event: TicketEvent,
@@ -238,7 +212,6 @@ def run_digests(env, config: NotifyConfig,
     """Queue the digests that are due at *now* (default: the current time):
     at most one per address and local day, whatever the number of workers
     calling this at once."""
-    from tracnotify.mail.choices import load_choices
     report = DigestReport()
     now = now or datetime.now(utc)
     waiting = pending_addresses(env)
@@ -305,7 +278,6 @@ def purge(env, older_than_us: int) -> int:
 
 
 def _maybe_purge(env, now_us: int) -> None:
-    import time
     if time.time() - _last_purge.get(env.path, 0.0) < _PURGE_EVERY:
         return
     _last_purge[env.path] = time.time()
@@ -317,6 +289,23 @@ def _maybe_purge(env, now_us: int) -> None:
 
 class _NothingToSend(Exception):
     """Rolls a digest transaction back: its items went elsewhere."""
+
+
+class DigestRow(NamedTuple):
+    """One item of a digest being made (a row of tracnotify_digest_item)."""
+
+    id: int
+    ticket: int
+    summary: str
+    change_time: int
+    language: str
+    block: str
+    html: Optional[str]
+
+    @property
+    def order(self) -> Tuple[int, int]:
+        """Latest change last."""
+        return self.change_time, self.id
 
 
 def make_digest(env, config: NotifyConfig, address: str, sid: Optional[str],
@@ -333,42 +322,13 @@ def make_digest(env, config: NotifyConfig, address: str, sid: Optional[str],
                 db("""INSERT INTO tracnotify_digest
                           (address, day, created, items, msgid)
                       VALUES (%s, %s, %s, 0, '')""", (address, day, now_us))
-            rows = db("""
-                SELECT id, ticket, summary, change_time, language, block,
-                       html
-                FROM tracnotify_digest_item
-                WHERE address=%s AND digest_day IS NULL AND created<=%s
-                ORDER BY ticket, change_time, id""",
-                (address, max(now_us, outbox.now_us())))
-            if not rows:
-                raise _NothingToSend()
-            ids = [row[0] for row in rows]
-            taken = 0
-            cursor = db.cursor()
-            for start in range(0, len(ids), 200):
-                chunk = ids[start:start + 200]
-                cursor.execute("""
-                    UPDATE tracnotify_digest_item SET digest_day=%s
-                    WHERE digest_day IS NULL AND id IN (%s)""" % (
-                        '%s', ','.join(['%s'] * len(chunk))),
-                    [day] + chunk)
-                taken += cursor.rowcount
-            if taken != len(ids):
-                raise _NothingToSend()   # a concurrent flush took some
+            rows = _take_items(db, address, day, now_us)
             message = build_digest(env, config, address, sid, day, now, rows)
-            db("""INSERT INTO tracnotify_message
-                      (event_id, created, ticket, kind, msgid, sender,
-                       recipient, reason, subject, message, state, attempts,
-                       next_attempt, updated)
-                  VALUES (NULL,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,0,%s,%s)""",
-               (now_us, 0, NOTIFICATION_TYPE, message[0],
-                config.envelope_from, address, DIGEST, message[1],
-                message[2], outbox.PENDING, outbox.now_us(),
-                outbox.now_us()))
+            outbox.add_messages(env, [message], created=now_us)
             if not flush:
                 db("""UPDATE tracnotify_digest SET items=%s, msgid=%s
                       WHERE address=%s AND day=%s""",
-                   (len(rows), message[0], address, day))
+                   (len(rows), message.msgid, address, day))
     except _NothingToSend:
         return 0
     env.log.info('tracnotify: digest of %d changes for %s (%s) queued',
@@ -376,73 +336,97 @@ def make_digest(env, config: NotifyConfig, address: str, sid: Optional[str],
     return len(rows)
 
 
+def _take_items(db, address: str, day: str, now_us: int) -> List[DigestRow]:
+    """The address's items waiting at *now_us*, marked as in *day*'s
+    digest; :class:`_NothingToSend` when there are none (or a concurrent
+    flush took some)."""
+    rows = [DigestRow(*row) for row in db("""
+        SELECT id, ticket, summary, change_time, language, block, html
+        FROM tracnotify_digest_item
+        WHERE address=%s AND digest_day IS NULL AND created<=%s
+        ORDER BY ticket, change_time, id""",
+        (address, max(now_us, outbox.now_us())))]
+    if not rows:
+        raise _NothingToSend()
+    ids = [row.id for row in rows]
+    taken = 0
+    cursor = db.cursor()
+    for start in range(0, len(ids), 200):
+        chunk = ids[start:start + 200]
+        cursor.execute("""
+            UPDATE tracnotify_digest_item SET digest_day=%s
+            WHERE digest_day IS NULL AND id IN (%s)""" % (
+                '%s', ','.join(['%s'] * len(chunk))), [day] + chunk)
+        taken += cursor.rowcount
+    if taken != len(ids):
+        raise _NothingToSend()   # a concurrent flush took some
+    return rows
+
+
 def build_digest(env, config: NotifyConfig, address: str,
                  sid: Optional[str], day: str, now: datetime,
-                 rows: Sequence[tuple]) -> Tuple[str, str, str]:
-    """``(msgid, subject, message)`` of the digest listing *rows*
-    ``(id, ticket, summary, change_time, language, block, html)``, grouped by
-    ticket, each ticket under its heading."""
-    latest = max(rows, key=lambda r: (r[3], r[0]))
-    language = latest[4] or 'en'
-    # the format of the latest change's copy, like its language
-    with_html = latest[6] is not None
-    by_ticket: Dict[int, List[tuple]] = {}
+                 rows: Sequence[DigestRow]) -> NewMessage:
+    """The digest message to *address* listing *rows*, grouped by ticket,
+    each ticket under its heading, in the language and format of the
+    latest change's copy."""
+    latest = max(rows, key=lambda r: r.order)
+    language = latest.language or 'en'
+    by_ticket: Dict[int, List[DigestRow]] = {}
     for row in rows:
-        by_ticket.setdefault(row[1], []).append(row)
-    prefix = env.config.get('notification', 'smtp_subject_prefix',
-                            '__default__')
-    if prefix == '__default__':
-        prefix = '[%s]' % env.project_name
-    html = None
+        by_ticket.setdefault(row.ticket, []).append(row)
     with mail_language(env, language):
-        changes = ngettext('%(num)s change', '%(num)s changes', len(rows))
-        tickets = ngettext('%(num)s ticket', '%(num)s tickets',
-                           len(by_ticket))
-        title = str(_('Daily digest: %(changes)s on %(tickets)s',
-                      changes=changes, tickets=tickets))
-        subject = clean_header_text('%s %s' % (prefix, title))
-        parts = [title]
-        sections = []
-        for ticket_id, items in by_ticket.items():
-            summary = max(items, key=lambda r: (r[3], r[0]))[2] or ''
-            heading = str(_('Ticket #%(id)s: %(summary)s', id=ticket_id,
-                            summary=summary))
-            parts += ['', heading, '=' * min(len(heading), COLS), '']
-            blocks = []
-            for item in items:
-                text, block_html = item[5], item[6]
-                parts += [text, '']
-                blocks.append(block_html if block_html is not None
-                              else text_as_html(text))
-            sections.append((heading, env.abs_href.ticket(ticket_id),
-                             blocks))
-        project_url = env.project_url or env.abs_href()
-        parts += ['-- ', '%s <%s>' % (env.project_name, project_url),
-                  env.project_description or '']
-        body = '\n'.join(parts) + str(footer(env))
-        if with_html:
-            html = ticket_list_html(
-                title, '', sections, [(env.project_name, project_url)],
-                str(footer(env)), language)
+        title = _digest_title(len(rows), len(by_ticket))
+        subject = clean_header_text('%s %s' % (subject_prefix(env, config),
+                                               title))
+        body, html = _digest_body(env, title, by_ticket, language,
+                                  with_html=latest.html is not None)
     when = from_utimestamp(to_utimestamp(now))
     msgid = create_message_id(env, 'digest', config.envelope_from, when,
-                              '%s.%s.%s' % (address, day, rows[0][0]))
+                              '%s.%s.%s' % (address, day, rows[0].id))
     headers = MailHeaders(
         from_name=config.smtp_from_name or env.project_name,
         from_addr=config.envelope_from, reply_to=config.smtp_replyto,
         subject=subject, msgid=msgid, root_msgid=None,
         date=to_utimestamp(now) / 1000000.0,
-        extra=(('X-Mailer', 'tracnotify (Trac %s)' % env.trac_version),
-               ('X-Trac-Version', env.trac_version),
-               ('X-Trac-Project', env.project_name),
-               ('X-URL', project_url),
-               ('X-Trac-Realm', 'ticket'),
-               ('X-Trac-Notification-Type', NOTIFICATION_TYPE),
-               ('List-Id', list_id(env))))
+        extra=standard_headers(env, config, NOTIFICATION_TYPE))
     shared = encode_shared_part(headers, body, config, html, 'both')
     recipient = Recipient(address, DIGEST, 'to', sid, bool(sid),
                           language=language,
                           format='both' if html else 'text')
-    recipient = with_unsubscribe_links(env, [recipient])[0]
+    recipient = with_unsubscribe_links(env, [recipient], config)[0]
     (_r, data), = build_copies(shared, [recipient], config)
-    return msgid, subject, data
+    return NewMessage(ticket=0, kind=NOTIFICATION_TYPE, msgid=msgid,
+                      sender=config.envelope_from, recipient=address,
+                      reason=DIGEST, subject=subject, message=data)
+
+
+def _digest_title(changes: int, tickets: int) -> str:
+    """``Daily digest: 3 changes on 2 tickets`` (translations active)."""
+    return str(_('Daily digest: %(changes)s on %(tickets)s',
+                 changes=ngettext('%(num)s change', '%(num)s changes',
+                                  changes),
+                 tickets=ngettext('%(num)s ticket', '%(num)s tickets',
+                                  tickets)))
+
+
+def _digest_body(env, title: str, by_ticket: Dict[int, List[DigestRow]],
+                 language: str, with_html: bool
+                 ) -> Tuple[str, Optional[str]]:
+    """The text body and, *with_html*, the HTML body of a digest."""
+    parts = [title]
+    sections = []
+    for ticket_id, items in by_ticket.items():
+        heading = ticket_heading(ticket_id,
+                                 max(items, key=lambda r: r.order).summary)
+        parts += ['', heading, '=' * min(len(heading), COLS), '']
+        for item in items:
+            parts += [item.block, '']
+        sections.append((heading, env.abs_href.ticket(ticket_id),
+                         [block_html(item.block, item.html)
+                          for item in items]))
+    body = '\n'.join(parts + signature(env)) + str(footer(env))
+    if not with_html:
+        return body, None
+    return body, ticket_list_html(
+        title, '', sections, [(env.project_name, project_url(env))],
+        str(footer(env)), language)

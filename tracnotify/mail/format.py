@@ -7,20 +7,19 @@ an admin overrides by dropping a file of that name into the environment's
 ``templates/mail/`` folder.
 """
 
-import functools
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from genshi.template import NewTextTemplate
 from trac.ticket.api import TicketSystem
 from trac.util.datefmt import format_date_or_datetime, from_utimestamp, get_timezone
-from trac.util.text import jinja2template, text_width
+from trac.util.text import text_width
 from trac.util.text import wrap as trac_wrap
 from trac.util.translation import deactivate, reactivate
 from trac.web.chrome import Chrome
 
+from tracnotify.config import NotifyConfig, load_config
 from tracnotify.event import (
     ATTACHMENT_ADDED,
     CHANGED,
@@ -30,13 +29,12 @@ from tracnotify.event import (
     TicketEvent,
 )
 from tracnotify.i18n.domain import _
+from tracnotify.mail.chrome import clean_header_text, render_subject, subject_prefix
 from tracnotify.mail.templates import load_template
 
 COLS = 75
 BODY_TEMPLATE = 'mail/ticket_body.txt'
-MAX_SUBJECT_CHARS = 400
 _addrsep_re = re.compile(r'[;\s,]+')
-_control_re = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029]+')
 #: longest text (a description, a comment, a field's value, the list of
 #: changes) put in a mail; the rest is left out, with a notice
 MAX_TEXT_CHARS = 50000
@@ -87,13 +85,6 @@ def wrap(text, cols=COLS, initial_indent='', subsequent_indent='',
                      linesep, ambiwidth)
 
 
-@functools.lru_cache(maxsize=16)
-def subject_template(text: str):
-    """``ticket_subject_template``, compiled once per distinct text."""
-    return jinja2template(text, text=True, line_statement_prefix=None,
-                          line_comment_prefix=None)
-
-
 @dataclass
 class RenderedTicketMail:
     """Subject and body of one ticket change, shared by all recipients."""
@@ -103,28 +94,14 @@ class RenderedTicketMail:
     link: str
 
 
-def clean_header_text(text: str, limit: int = MAX_SUBJECT_CHARS) -> str:
-    """One line of text, safe for a header: no CR/LF or control characters,
-    at most *limit* characters.
-
-    ``=?`` gets an invisible WORD JOINER: the ``email`` package of Python
-    before 3.11.10 decodes RFC 2047 encoded-words found in a value it is
-    given and writes their content back unencoded, so a summary holding
-    ``=?utf-8?q?=0D=0ABcc:_x@evil?=`` would inject a Bcc header.  The text
-    is shown as typed, never decoded."""
-    text = _control_re.sub(' ', text or '').strip()
-    text = unicodedata.normalize('NFC', text).replace('=?', '=\u2060?')
-    if len(text) > limit:
-        text = text[:limit - 1].rstrip() + '\u2026'
-    return text
-
-
 class TicketMailFormatter:
     """Renders the subject and text body of a :class:`TicketEvent`."""
 
-    def __init__(self, env, ticket, base_url: str = '') -> None:
+    def __init__(self, env, ticket,
+                 config: Optional[NotifyConfig] = None) -> None:
         self.env = env
         self.ticket = ticket
+        self.config = config or load_config(env)
         self.chrome = Chrome(env)
         self.ambiwidth = 2 if env.config.get(
             'notification', 'ambiguous_char_width', 'single') == 'double' \
@@ -174,22 +151,15 @@ class TicketMailFormatter:
             summary = str(_('%(summary)s (was: %(old)s)',
                             summary=changes['summary']['new'],
                             old=changes['summary']['old']))
-        prefix = self.env.config.get('notification', 'smtp_subject_prefix',
-                                     '__default__')
-        if prefix == '__default__':
-            prefix = '[%s]' % self.env.project_name
+        prefix = subject_prefix(self.env, self.config)
         template = self.env.config.get(
             'notification', 'ticket_subject_template',
             '${prefix} #${ticket.id}: ${summary}')
-        try:
-            subject = subject_template(template).render(
-                prefix=prefix, summary=summary, ticket=self.ticket,
-                changes={'fields': changes}, env=self.env).strip()
-        except Exception as e:
-            self.env.log.warning('tracnotify: ticket_subject_template '
-                                 'failed (%s); using the default', e)
-            subject = ('%s #%s: %s' % (prefix, event.ticket_id,
-                                       summary)).strip()
+        subject = render_subject(
+            self.env, 'ticket_subject_template', template,
+            ('%s #%s: %s' % (prefix, event.ticket_id, summary)).strip(),
+            prefix=prefix, summary=summary, ticket=self.ticket,
+            changes={'fields': changes})
         if event.kind != CREATED:
             subject = 'Re: ' + subject
         return clean_header_text(subject)

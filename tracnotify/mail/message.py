@@ -16,7 +16,7 @@ from email.utils import formatdate
 from typing import List, Optional, Sequence, Tuple
 
 from tracnotify.config import NotifyConfig
-from tracnotify.mail.format import clean_header_text
+from tracnotify.mail.chrome import clean_header_text
 
 UNDISCLOSED = 'undisclosed-recipients: ;'
 _CTE = {'base64': 'base64', 'qp': 'quoted-printable'}

@@ -14,6 +14,8 @@ from trac.util.text import exception_to_unicode
 from tracnotify.config import NotifyConfig
 from tracnotify.event import ATTACHMENT_DELETED, CREATED, TicketEvent
 from tracnotify.i18n.language import mail_language
+from tracnotify.mail.chrome import footer, standard_headers
+from tracnotify.mail.digest import digest_items_for, split_digest
 from tracnotify.mail.format import RenderedTicketMail, TicketMailFormatter
 from tracnotify.mail.html import HtmlMailRenderer
 from tracnotify.mail.message import (
@@ -25,7 +27,7 @@ from tracnotify.mail.message import (
     make_address,
 )
 from tracnotify.mail.recipients import RecipientResolver
-from tracnotify.mail.suppression import footer, list_id, with_unsubscribe_links
+from tracnotify.mail.suppression import with_unsubscribe_links
 from tracnotify.outbox import NewMessage
 
 
@@ -173,10 +175,9 @@ def expand(env, config: NotifyConfig, event: TicketEvent,
     recipients = resolver.resolve(event, ticket)
     if not recipients:
         return None
-    formatter = TicketMailFormatter(env, ticket)
+    formatter = TicketMailFormatter(env, ticket, config)
     items: list = []
     if digest:
-        from tracnotify.mail.digest import digest_items_for, split_digest
         recipients, later = split_digest(env, config, resolver, recipients)
         items = digest_items_for(env, formatter, event, later)
     return Expansion(event, formatter, recipients, items)
@@ -206,7 +207,7 @@ def render_messages(env, config: NotifyConfig, event: TicketEvent,
     when = mail_time(env, event)
     msgid, root = thread_ids(env, config, event, when)
     # personal one-click unsubscribe links, made here in the worker
-    recipients = with_unsubscribe_links(env, recipients)
+    recipients = with_unsubscribe_links(env, recipients, config)
     copies = {}
     from_name = sender_name(env, config, event)
     from_addr = sender_address(env, config, event)   # checked (logged) once
@@ -218,15 +219,8 @@ def render_messages(env, config: NotifyConfig, event: TicketEvent,
             reply_to=config.smtp_replyto,
             subject=rendered.subject, msgid=msgid, root_msgid=root,
             date=when / 1000000.0,
-            extra=(('X-Mailer', 'tracnotify (Trac %s)' % env.trac_version),
-                   ('X-Trac-Version', env.trac_version),
-                   ('X-Trac-Project', env.project_name),
-                   ('X-URL', env.project_url or env.abs_href()),
-                   ('X-Trac-Realm', 'ticket'),
-                   ('X-Trac-Ticket-ID', str(event.ticket_id)),
-                   ('X-Trac-Ticket-URL', rendered.link),
-                   ('X-Trac-Notification-Type', event.kind),
-                   ('List-Id', list_id(env))))
+            extra=standard_headers(env, config, event.kind, event.ticket_id,
+                                   rendered.link))
         shared = encode_shared_part(headers, rendered.body, config, html, fmt)
         for recipient, data in build_copies(shared, group, config,
                                             recipients):

@@ -1,4 +1,4 @@
-"""Unsubscribe links, the never-mail list and List-Id (plain Python).
+"""Unsubscribe tokens and links, and the never-mail list (plain Python).
 
 Scope of an unsubscribe: **every mail tracnotify sends from this Trac
 environment to that address** (ticket changes, attachments, digests, mail
@@ -20,10 +20,8 @@ import hashlib
 import re
 import secrets
 import time
-import unicodedata
 from dataclasses import replace
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
-from urllib.parse import urlsplit
 
 from tracnotify.config import load_config
 
@@ -37,7 +35,6 @@ TOKEN_BYTES = 24                 # 192 bits, 32 characters in a URL
 TOKEN_DAYS = 400                 # a link in a mail older than this expires
 TOKEN_RE = re.compile(r'^[A-Za-z0-9_-]{20,100}$')
 PAGE_PATH = ('tracnotify', 'unsubscribe')
-ONE_CLICK = 'List-Unsubscribe=One-Click'
 _PURGE_EVERY = 3600.0
 _last_purge: Dict[str, float] = {}
 
@@ -242,38 +239,3 @@ def with_unsubscribe_links(env, recipients: Sequence, config=None) -> list:
     tokens = issue_tokens(env, [r.address for r in personal])
     return [replace(r, unsubscribe_url=page_url(env, tokens[r.address]))
             if r.address in tokens else r for r in recipients]
-
-
-def footer(env) -> str:
-    """The line added under Trac's footer of every mail.  It is the same
-    for every recipient (the body is encoded once per change): the page it
-    names explains how to stop the mail; the personal one-click link is in
-    the List-Unsubscribe header."""
-    from tracnotify.i18n.domain import _
-    return '\n\n' + _('To stop these e-mails: <%(url)s>', url=page_url(env))
-
-
-def _slug(text: str) -> str:
-    text = unicodedata.normalize('NFKD', text or '')
-    text = text.encode('ascii', 'ignore').decode('ascii').lower()
-    return re.sub(r'[^a-z0-9]+', '-', text).strip('-')
-
-
-def list_id(env) -> str:
-    """``"Project" <project-slug.path.host>``: stable, from ``[project]
-    name`` and ``[trac] base_url`` (RFC 2919)."""
-    base = env.config.get('trac', 'base_url', '') or ''
-    parts = urlsplit(base if '//' in base else '//' + base)
-    host = (parts.hostname or 'localhost').rstrip('.')
-    try:
-        host = host.encode('idna').decode('ascii')
-    except UnicodeError:
-        host = _slug(host) or 'localhost'
-    path = [_slug(p) for p in parts.path.split('/') if _slug(p)]
-    project = _slug(env.project_name) or 'trac'
-    ident = '.'.join([project] + path[::-1] + [host])
-    if len(ident) > 70:  # one header line: a longer id would be encoded
-        ident = '.'.join([project[:20].strip('-') or 'trac',
-                          host[-49:].lstrip('.-')])
-    name = re.sub(r'[\\"\r\n]+', ' ', env.project_name or '').strip()
-    return '"%s" <%s>' % (name, ident) if name else '<%s>' % ident

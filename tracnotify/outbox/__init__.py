@@ -173,15 +173,18 @@ def _claim(env, table: str, where: str, params: list, order: str,
     return None
 
 
-def complete_event(env, event_id: int, messages: Iterable[NewMessage]) -> int:
-    """Store the messages of an event and mark it done, atomically."""
+def add_messages(env, messages: Iterable[NewMessage],
+                 event_id: Optional[int] = None,
+                 created: Optional[int] = None) -> int:
+    """Queue *messages* (of the event *event_id*, if any), due now, in the
+    caller's transaction if there is one; returns how many.  *created*
+    (microseconds) defaults to now."""
     now = now_us()
-    count = 0
-    with env.db_transaction as db:
-        rows = [(event_id, now, m.ticket, m.kind, m.msgid, m.sender,
-                 m.recipient, m.reason, m.subject, m.message, PENDING, 0, now,
-                 now) for m in messages]
-        if rows:
+    rows = [(event_id, now if created is None else created, m.ticket, m.kind,
+             m.msgid, m.sender, m.recipient, m.reason, m.subject, m.message,
+             PENDING, 0, now, now) for m in messages]
+    if rows:
+        with env.db_transaction as db:
             db.executemany("""
                 INSERT INTO tracnotify_message
                     (event_id, created, ticket, kind, msgid, sender,
@@ -189,7 +192,13 @@ def complete_event(env, event_id: int, messages: Iterable[NewMessage]) -> int:
                      next_attempt, updated)
                 VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
                 """, rows)
-            count = len(rows)
+    return len(rows)
+
+
+def complete_event(env, event_id: int, messages: Iterable[NewMessage]) -> int:
+    """Store the messages of an event and mark it done, atomically."""
+    with env.db_transaction as db:
+        count = add_messages(env, messages, event_id)
         db("""UPDATE tracnotify_event
               SET state=%s, lease_owner=NULL, lease_until=NULL
               WHERE id=%s""", (DONE, event_id))
