@@ -5,9 +5,15 @@ one ``Error: ...`` line on stderr and exit status 2 (Trac's
 ``AdminCommandError``); success exits with 0.
 """
 
+import inspect
 import sys
 
-from trac.admin.api import AdminCommandError, IAdminCommandProvider
+from trac.admin.api import (
+    AdminCommandError,
+    AdminCommandManager,
+    IAdminCommandProvider,
+)
+from trac.admin.console import TracAdmin
 from trac.core import Component, implements
 from trac.util.datefmt import format_datetime, from_utimestamp
 from trac.util.text import print_table
@@ -40,7 +46,11 @@ class NotifyCommands(Component):
                page would refuse, and then fails.""",
                None, self._do_status)
         yield ('notify pending', '[pending|retrying|dead]',
-               'List the unsent messages (all of them, or one kind)',
+               """List unsent messages: waiting, retrying and dead ones
+
+               With an argument, only that kind: `pending` (not tried
+               yet), `retrying` (failed, will be tried again) or `dead`
+               (given up).""",
                self._complete_pending, self._do_pending)
         yield ('notify send', '[--quiet]',
                """Deliver every pending message now
@@ -60,12 +70,55 @@ class NotifyCommands(Component):
                Processed ticket changes of that age that have no message
                left are deleted too.""" % DEFAULT_PURGE_DAYS,
                None, self._do_purge)
+        # last, so that every `notify <subcommand>` above matches first
+        yield ('notify', '',
+               'List the notify subcommands',
+               self._complete_notify, self._do_notify)
 
     def _complete_pending(self, args):
         if len(args) == 1:
             return ['pending', 'retrying', 'dead']
 
+    def _subcommands(self) -> list:
+        """Every ``notify <name>`` command of every provider (the
+        ``notify worker`` of :mod:`tracnotify.delivery.worker` too)."""
+        found = []
+        for provider in AdminCommandManager(self.env).providers:
+            for cmd in provider.get_admin_commands() or []:
+                parts = cmd[0].split()
+                if len(parts) > 1 and parts[0] == 'notify':
+                    found.append(cmd)
+        return sorted(found)
+
+    def _complete_notify(self, args):
+        if len(args) == 1:
+            return [cmd[0].split()[1] for cmd in self._subcommands()]
+        for cmd in self._subcommands():
+            if cmd[0].split()[1] == args[0]:
+                return cmd[3](args[1:]) if cmd[3] else []
+        return []
+
     # Commands
+
+    def _do_notify(self, *args):
+        """Plain ``notify``: the list of subcommands.  Trac matches
+        commands by prefix, so ``notify <name>`` of a provider asked after
+        this one arrives here too and is passed on."""
+        if not args:
+            TracAdmin.print_doc([cmd[:3] for cmd in self._subcommands()],
+                                short=True)
+            return
+        for cmd in self._subcommands():
+            parts = cmd[0].split()[1:]
+            if list(args[:len(parts)]) == parts:
+                fargs = args[len(parts):]
+                try:
+                    inspect.signature(cmd[4]).bind(*fargs)
+                except TypeError:
+                    raise AdminCommandError(_('Invalid arguments'),
+                                            show_usage=True, cmd=cmd[0])
+                return cmd[4](*fargs)
+        raise AdminCommandError(_('Command not found'), show_usage=True)
 
     def _do_status(self):
         config = load_config(self.env)

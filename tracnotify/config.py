@@ -143,9 +143,10 @@ class TracnotifyOptions(Component):
 
     default_delivery = ChoiceOption(SECTION, 'default_delivery',
                                     MAIL_DELIVERIES,
-        """`now`: mail is sent right after each change. `digest`: one mail a
-        day lists every change. Users choose for themselves under
-        Preferences -> Notifications; this is the default. (tracnotify)""")
+        """How a user's ticket mail is delivered unless they choose
+        otherwise under Preferences -> Notifications: `now` (the default),
+        right after each change; `digest`, one mail a day listing every
+        change. (tracnotify)""")
 
     digest_hour = IntOption(SECTION, 'digest_hour', 7,
         """Hour of the day (0-23) from which the daily digest is sent, in

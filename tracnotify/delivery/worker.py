@@ -100,9 +100,10 @@ class WorkerCommand(Component):
 
     def get_admin_commands(self):
         yield ('notify worker', '[--once]',
-               """Deliver the outbox in a long-lived loop (for `delivery =
-               worker`); stops cleanly on SIGTERM/SIGINT. With --once, one
-               pass and exit.""",
+               """Deliver the outbox in a long-lived loop
+
+               For `delivery = worker`; stops cleanly on SIGTERM/SIGINT.
+               With --once, one pass and exit.""",
                None, self._do_worker)
 
     def _do_worker(self, *args):
