@@ -92,15 +92,17 @@ class SmtpSink:
 
     def __init__(self, mode: str = 'plain', port: Optional[int] = None,
                  auth: Optional[tuple] = None, tls: Optional[tuple] = None,
-                 handler: Optional[SinkHandler] = None) -> None:
+                 handler: Optional[SinkHandler] = None,
+                 smtputf8: bool = False) -> None:
         """*mode*: plain | starttls | smtps; *auth*: (user, password);
-        *tls*: (certfile, keyfile) for starttls/smtps."""
+        *tls*: (certfile, keyfile) for starttls/smtps; *smtputf8*: offer
+        SMTPUTF8 (RFC 6531)."""
         self.mode = mode
         self.port = port or free_port()
         self.handler = handler or SinkHandler()
         self.auth = auth
         self.auth_attempts = 0
-        kwargs = {}
+        kwargs = {'enable_SMTPUTF8': smtputf8}
         if mode in ('starttls', 'smtps'):
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(*tls)

@@ -11,11 +11,17 @@ import re
 from dataclasses import dataclass, replace
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import formatdate
 from typing import List, Optional, Sequence, Tuple
 
 from tracnotify.config import NotifyConfig
+from tracnotify.mail.addresses import (
+    IDNError,
+    ascii_domain,
+    needs_smtputf8,
+    valid_local_part,
+)
 from tracnotify.mail.chrome import clean_header_text
 
 UNDISCLOSED = 'undisclosed-recipients: ;'
@@ -84,8 +90,11 @@ class MailHeaders:
     extra: Sequence[Tuple[str, str]] = ()
 
 
-def make_address(addr: str, name: str = '') -> Address:
-    """An :class:`Address`, or :class:`AddressError` for a broken one."""
+def make_address(addr: str, name: str = '', utf8: bool = False) -> Address:
+    """An :class:`Address`, or :class:`AddressError` for a broken one.  An
+    internationalised domain is converted to ASCII (IDNA 2008, UTS 46); a
+    non-ASCII local part is accepted only with *utf8* (the copy then needs
+    SMTPUTF8, see :func:`personal_headers`)."""
     addr = (addr or '').strip()
     if not addr or any(c in addr for c in '\r\n\t <>,;"()'):
         raise AddressError('invalid e-mail address: %r' % addr)
@@ -95,13 +104,16 @@ def make_address(addr: str, name: str = '') -> Address:
             if not local or not domain:
                 raise AddressError('invalid e-mail address: %r' % addr)
             try:
-                domain = domain.encode('idna').decode('ascii')
-            except UnicodeError:
+                domain = ascii_domain(domain)
+            except IDNError:
                 raise AddressError('invalid domain in address: %r' % addr)
-            if not local.isascii():
+            if not _labels_ok(domain):
+                raise AddressError('invalid domain in address: %r' % addr)
+            if not local.isascii() and not utf8:
                 raise AddressError('non-ASCII local part (needs SMTPUTF8): '
                                    '%r' % addr)
-            if not _dot_atom_re.match(local) or not _domain_re.match(domain):
+            if not valid_local_part(local, utf8) or \
+                    not _domain_re.match(domain):
                 raise AddressError('invalid e-mail address: %r' % addr)
             return Address(clean_header_text(name, 200), local, domain)
         if not _dot_atom_re.match(addr):
@@ -111,6 +123,14 @@ def make_address(addr: str, name: str = '') -> Address:
         if isinstance(e, AddressError):
             raise
         raise AddressError('invalid e-mail address %r: %s' % (addr, e))
+
+
+def _labels_ok(domain: str) -> bool:
+    """Each label of an ASCII *domain* 1-63 characters (a final dot may
+    end it), as the DNS allows."""
+    labels = domain[:-1].split('.') if domain.endswith('.') else \
+        domain.split('.')
+    return all(0 < len(label) <= 63 for label in labels)
 
 
 def choose_cte(body: str, mime_encoding: str) -> str:
@@ -184,8 +204,14 @@ def personal_headers(recipient: Recipient,
 def email_personal_headers(recipient: Recipient,
                            visible: Sequence[Recipient],
                            config: NotifyConfig) -> bytes:
-    """:func:`personal_headers` written by the ``email`` package."""
-    msg = EmailMessage(policy=SMTP)
+    """:func:`personal_headers` written by the ``email`` package.  The
+    copy to an internationalised address (a non-ASCII local part) has its
+    To/Cc in UTF-8 (RFC 6532; it goes out with SMTPUTF8 or not at all);
+    other copies list only the addresses that can be written in ASCII."""
+    utf8 = needs_smtputf8(recipient.address)
+    msg = EmailMessage(policy=SMTPUTF8 if utf8 else SMTP)
+    if not utf8:
+        visible = [r for r in visible if not needs_smtputf8(r.address)]
     if recipient.visibility == 'bcc':
         msg['To'] = UNDISCLOSED
         if config.use_public_cc:
@@ -193,7 +219,7 @@ def email_personal_headers(recipient: Recipient,
     elif config.use_public_cc:
         _set_public(msg, visible)
     else:
-        msg['To'] = make_address(recipient.address)
+        msg['To'] = make_address(recipient.address, utf8=utf8)
     msg['X-Trac-Notification-Reason'] = recipient.reason
     return msg.as_bytes().split(b'\r\n\r\n', 1)[0] + b'\r\n' + \
         _unsubscribe_headers(recipient)
@@ -243,8 +269,10 @@ def _unsubscribe_headers(recipient: Recipient) -> bytes:
 
 
 def _set_public(msg: EmailMessage, visible: Sequence[Recipient]) -> None:
-    to = [make_address(r.address) for r in visible if r.visibility == 'to']
-    cc = [make_address(r.address) for r in visible if r.visibility == 'cc']
+    to = [make_address(r.address, utf8=True) for r in visible
+          if r.visibility == 'to']
+    cc = [make_address(r.address, utf8=True) for r in visible
+          if r.visibility == 'cc']
     if 'To' not in msg:
         msg['To'] = to or UNDISCLOSED
     if cc:
@@ -269,6 +297,7 @@ def build_copies(shared: bytes, recipients: Sequence[Recipient],
         config = replace(config, use_public_cc=False)
     text = shared.decode('ascii')
     return [(recipient,
-             personal_headers(recipient, visible, config).decode('ascii') +
+             # ASCII but for the headers of a copy to an SMTPUTF8 address
+             personal_headers(recipient, visible, config).decode('utf-8') +
              text)
             for recipient in recipients]

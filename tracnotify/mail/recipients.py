@@ -31,7 +31,9 @@ from trac.util import lazy
 
 from tracnotify.config import NotifyConfig
 from tracnotify.event import ATTACHMENT_ADDED, ATTACHMENT_DELETED, CREATED, TicketEvent
+from tracnotify.mail.addresses import IDNError, international_address, normalize_address
 from tracnotify.mail.choices import MailChoices, load_choices, site_defaults, wants_mail
+from tracnotify.mail.intl_recipients import international_rules
 from tracnotify.mail.message import AddressError, Recipient, make_address
 from tracnotify.mail.suppression import drop_suppressed
 
@@ -157,6 +159,16 @@ class RecipientResolver:
             except Exception as e:
                 self.log.warning('tracnotify: subscriber %s failed: %s',
                                  name, e)
+        # the addresses Trac's matching drops: IDN domains, non-ASCII
+        # local parts (see tracnotify.mail.intl_recipients)
+        try:
+            for m in international_rules(self.env, self.notify_sys.subscribers,
+                                         tevent, self.matcher):
+                if m and m[1] == 'email':
+                    rules.append((m[0], m[1], m[2], m[3], m[4], m[6], m[7]))
+        except Exception as e:
+            self.log.warning('tracnotify: internationalised addresses of '
+                             'ticket #%s not matched: %s', tevent.target.id, e)
         return rules
 
     def _user_rule(self, sid: str, auth: int, klass: str) -> Optional[str]:
@@ -231,7 +243,9 @@ class RecipientResolver:
             if self.config.smtp_default_domain:
                 return '%s@%s' % (addr, self.config.smtp_default_domain)
             return None
-        return addr if self.matcher.is_email(addr) else None
+        if self.matcher.is_email(addr):
+            return addr
+        return international_address(addr, self.matcher.ignore_domains)
 
     @lazy
     def _users_by_address(self) -> Dict[str, str]:
@@ -253,8 +267,9 @@ class RecipientResolver:
                           '(%s); skipped', sid or addr, reason)
             return
         try:
-            make_address(address)
-        except AddressError as e:
+            address = normalize_address(address)   # IDN domain: punycode
+            make_address(address, utf8=True)        # SMTPUTF8 local part
+        except (AddressError, IDNError) as e:
             self.log.warning('tracnotify: %s (%s); skipped', e, reason)
             return
         key = address.lower()

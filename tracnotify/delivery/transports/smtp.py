@@ -100,9 +100,26 @@ class SmtpTransport(Transport):
         return results
 
     def _send_one(self, message: OutgoingMessage) -> SendResult:
+        options: List[str] = []
+        if not (message.recipient.isascii() and message.sender.isascii()):
+            # an internationalised local part: only with SMTPUTF8 (RFC 6531)
+            if not self._conn.has_extn('smtputf8'):
+                return SendResult.dead(
+                    'recipient %s needs SMTPUTF8 (RFC 6531), which %s does '
+                    'not offer' % (message.recipient,
+                                   self.config.describe_server()))
+            options = ['SMTPUTF8']
+            if self._conn.has_extn('8bitmime'):
+                options.append('BODY=8BITMIME')
         try:
-            refused = self._conn.sendmail(message.sender, [message.recipient],
-                                          message.data)
+            try:
+                refused = self._conn.sendmail(message.sender,
+                                              [message.recipient],
+                                              message.data,
+                                              mail_options=options)
+            finally:
+                if self._conn is not None:   # smtplib keeps it after MAIL
+                    self._conn.command_encoding = 'ascii'
         except smtplib.SMTPRecipientsRefused as e:
             code, text = e.recipients.get(message.recipient, (None, b''))
             error = 'recipient refused: %s' % _reply_text(code, text)
