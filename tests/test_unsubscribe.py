@@ -11,7 +11,7 @@ from trac.db.api import DatabaseManager
 
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
 from tracnotify.config import load_config
-from tracnotify.mail import chrome
+from tracnotify.mail import chrome, confirmation
 from tracnotify.mail import suppression as unsubscribe
 from tracnotify.schema import SCHEMA_NAME, SCHEMA_V2, SCHEMA_VERSION, TracnotifySetup
 
@@ -197,3 +197,61 @@ def test_upgrade_from_version_1_adds_the_tables(env):
     assert not setup.environment_needs_upgrade()
     unsubscribe.suppress(env, 'a@example.com', unsubscribe.ADMIN)
     assert unsubscribe.issue_tokens(env, ['a@example.com'])
+
+
+# Proof of control: the confirmation mail ---------------------------------------------
+
+def test_confirmation_mail_goes_through_the_outbox_and_changes_nothing(env,
+                                                                        sink):
+    outcome = confirmation.request_confirmation(
+        env, load_config(env), 'Bob@Example.com', confirmation.UNSUBSCRIBE,
+        'alice')
+    assert outcome == confirmation.SENT
+    assert unsubscribe.suppression(env, 'bob@example.com') is None
+    (mail,) = deliver_to_sink(env, sink, True)
+    assert mail.rcpt_tos == ['bob@example.com']
+    message = mail.message
+    assert message['Subject'] == \
+        '[Test Project] Confirm: no more e-mail to bob@example.com'
+    assert message['X-Trac-Notification-Reason'] == 'confirm'
+    assert message['List-Unsubscribe'] is None
+    body = message.get_content()
+    assert '"alice"' in body
+    token = re.search(r'/tracnotify/unsubscribe/([A-Za-z0-9_-]+)',
+                      body).group(1)
+    assert unsubscribe.address_for_token(env, token) == 'bob@example.com'
+    assert unsubscribe.suppression(env, 'bob@example.com') is None
+
+
+def test_confirmations_are_limited_per_address_and_need_mail_on(env,
+                                                                make_env):
+    config = load_config(env)
+    for _i in range(confirmation.MAX_PER_HOUR):
+        assert confirmation.request_confirmation(
+            env, config, 'bob@example.com', confirmation.RESUBSCRIBE,
+            'alice') == confirmation.SENT
+    assert confirmation.request_confirmation(
+        env, config, 'BOB@example.com', confirmation.UNSUBSCRIBE,
+        'alice') == confirmation.LIMITED
+    assert confirmation.request_confirmation(
+        env, config, 'carol@example.com', confirmation.UNSUBSCRIBE,
+        'alice') == confirmation.SENT
+    assert confirmation.request_confirmation(
+        env, config, 'a..b@example.com', confirmation.UNSUBSCRIBE,
+        'alice') == confirmation.BAD_ADDRESS
+    off = make_env(smtp_enabled='false')
+    assert confirmation.request_confirmation(
+        off, load_config(off), 'bob@example.com', confirmation.UNSUBSCRIBE,
+        'alice') == confirmation.CANNOT_SEND
+
+
+def test_token_state_tells_expired_from_unknown(env):
+    token = unsubscribe.issue_tokens(env, ['a@example.com'])['a@example.com']
+    assert unsubscribe.token_state(env, token) == (unsubscribe.VALID,
+                                                   'a@example.com')
+    env.db_transaction('UPDATE tracnotify_unsub_token SET created=%s',
+                       (unsubscribe.now_us() - (unsubscribe.TOKEN_DAYS + 1) *
+                        86400 * 1000000,))
+    assert unsubscribe.token_state(env, token) == (unsubscribe.EXPIRED, None)
+    assert unsubscribe.token_state(env, 'x' * 32) == (unsubscribe.UNKNOWN,
+                                                      None)

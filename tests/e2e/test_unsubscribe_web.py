@@ -8,6 +8,7 @@ the never-mail list.  The Watch button of the ticket page makes a user a
 recipient.
 """
 
+import hashlib
 import os
 import re
 import sqlite3
@@ -79,9 +80,14 @@ def test_one_click_unsubscribe_admin_undo_and_never_mail(site):
     with pytest.raises(urllib.error.HTTPError) as e:
         raw_post(url, b'foo=bar')
     assert e.value.code == 400
-    # a forged token neither
-    status, page = raw_post(url[:-4] + 'AAAA', b'List-Unsubscribe=One-Click')
-    assert 'id="unsub-invalid"' in page
+    # a forged token neither, and the status says so: mail providers read
+    # only the status of their one-click POST
+    forged = url[:-4] + ('AAAA' if not url.endswith('AAAA') else 'BBBB')
+    with pytest.raises(urllib.error.HTTPError) as e:
+        raw_post(forged, b'List-Unsubscribe=One-Click')
+    assert e.value.code == 404
+    assert 'id="unsub-invalid"' in e.value.read().decode('utf-8')
+    assert 'id="unsub-invalid"' in get(forged)     # GET keeps its page
 
     # the mail client's one click: no cookie, no login, no form token
     status, page = raw_post(url, b'List-Unsubscribe=One-Click')
@@ -142,16 +148,106 @@ def test_user_unsubscribes_by_one_click_multipart_then_resubscribes(site):
                                                  'bob@example.org'}
 
 
+def test_expired_token_answers_410_to_post(site):
+    trac, sink = site
+    before = len(sink.received)
+    trac.client('alice').create_ticket(summary='Old mail')
+    url = one_click_url(mails_after(sink, before, 1)['alice@example.org'])
+    token = url.rsplit('/', 1)[1]
+    db = sqlite3.connect(os.path.join(trac.env_path, 'db', 'trac.db'))
+    try:
+        with db:
+            db.execute('UPDATE tracnotify_unsub_token SET created=? '
+                       'WHERE token_hash=?',
+                       (int((time.time() - 401 * 86400) * 1000000),
+                        hashlib.sha256(token.encode()).hexdigest()))
+    finally:
+        db.close()
+    with pytest.raises(urllib.error.HTTPError) as e:
+        raw_post(url, b'List-Unsubscribe=One-Click')
+    assert e.value.code == 410
+    with pytest.raises(urllib.error.HTTPError) as e:
+        raw_post(url, b'action=resubscribe')
+    assert e.value.code == 410
+    assert 'id="unsub-invalid"' in get(url)
+    assert 'alice@example.org' not in \
+        trac.client('admin').get('/admin/notification/unsubscribe')
+
+
 def test_footer_page_for_logged_in_user_and_anonymous(site):
     trac, sink = site
-    assert 'id="unsub-anonymous"' in get(trac.url + '/tracnotify/unsubscribe')
-    bob = trac.client('bob')
-    page = bob.get('/tracnotify/unsubscribe')
+    page = get(trac.url + '/tracnotify/unsubscribe')
+    assert 'id="unsub-anonymous"' in page and 'id="unsub-list"' in page
+    page = trac.client('bob').get('/tracnotify/unsubscribe')
     assert 'id="unsub-confirm"' in page and 'bob@example.org' in page
-    bob.post('/tracnotify/unsubscribe', {'action': 'unsubscribe'})
-    assert 'id="unsub-already"' in bob.get('/tracnotify/unsubscribe')
-    bob.post('/tracnotify/unsubscribe', {'action': 'resubscribe'})
-    assert 'id="unsub-confirm"' in bob.get('/tracnotify/unsubscribe')
+    assert 'id="unsub-proof"' in page
+
+
+def set_email(client, address: str) -> None:
+    client.post('/prefs', {'action': 'save', 'name': 'Someone',
+                           'email': address})
+
+
+def mailed_link(sink, before, address: str) -> str:
+    """The one link of the confirmation mail to *address*."""
+    message = mails_after(sink, before, 1)[address]
+    assert message['X-Trac-Notification-Reason'] == 'confirm'
+    assert message['List-Unsubscribe'] is None
+    urls = re.findall(r'http://\S+/tracnotify/unsubscribe/[A-Za-z0-9_-]+',
+                      message.get_content())
+    assert len(urls) == 1, message.get_content()
+    assert '"alice"' in message.get_content()       # who asked
+    return urls[0]
+
+
+def test_only_a_mailed_link_stops_or_resumes_mail(site):
+    """alice types bob's address in her preferences and presses the
+    buttons: bob's mail goes on, bob gets a link each time, and only
+    bob's click on it changes anything."""
+    trac, sink = site
+    alice, admin = trac.client('alice'), trac.client('admin')
+    set_email(alice, 'bob@example.org')
+    try:
+        page = alice.get('/tracnotify/unsubscribe')
+        assert 'id="unsub-confirm"' in page and 'bob@example.org' in page
+        before = len(sink.received)
+        page = alice.post('/tracnotify/unsubscribe', {'action': 'unsubscribe'})
+        assert 'A link was mailed to bob@example.org' in page
+        link = mailed_link(sink, before, 'bob@example.org')
+        assert 'bob@example.org' not in \
+            admin.get('/admin/notification/unsubscribe')
+        before = len(sink.received)
+        ticket_id = admin.create_ticket(summary='Bob hears this', cc='bob')
+        assert set(mails_after(sink, before, 2)) == {'admin@example.org',
+                                                     'bob@example.org'}
+
+        # bob opens the link he was mailed, and confirms
+        assert 'id="unsub-confirm"' in get(link)
+        status, page = raw_post(link, b'List-Unsubscribe=One-Click')
+        assert status == 200 and 'id="unsub-done"' in page
+        before = len(sink.received)
+        admin.change_ticket(ticket_id, comment='Bob is gone')
+        assert set(mails_after(sink, before, 1)) == {'admin@example.org'}
+
+        # lifting it: the same, a link to bob (on the never-mail list or not)
+        page = alice.get('/tracnotify/unsubscribe')
+        assert 'id="unsub-already"' in page
+        before = len(sink.received)
+        page = alice.post('/tracnotify/unsubscribe', {'action': 'resubscribe'})
+        assert 'A link was mailed to bob@example.org' in page
+        link = mailed_link(sink, before, 'bob@example.org')
+        before = len(sink.received)
+        admin.change_ticket(ticket_id, comment='Bob still hears nothing')
+        assert set(mails_after(sink, before, 1)) == {'admin@example.org'}
+        assert 'id="unsub-already"' in get(link)
+        status, page = raw_post(link, b'action=resubscribe')
+        assert 'id="unsub-resubscribed"' in page
+        before = len(sink.received)
+        admin.change_ticket(ticket_id, comment='Bob is back')
+        assert set(mails_after(sink, before, 2)) == {'admin@example.org',
+                                                     'bob@example.org'}
+    finally:
+        set_email(alice, 'alice@example.org')
     assert 'ERROR' not in trac.trac_log()
 
 

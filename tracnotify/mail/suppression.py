@@ -34,6 +34,7 @@ LIST_REASONS = ('always_cc', 'always_bcc')
 TOKEN_BYTES = 24                 # 192 bits, 32 characters in a URL
 TOKEN_DAYS = 400                 # a link in a mail older than this expires
 TOKEN_RE = re.compile(r'^[A-Za-z0-9_-]{20,100}$')
+VALID, EXPIRED, UNKNOWN = 'valid', 'expired', 'unknown'   # token_state()
 PAGE_PATH = ('tracnotify', 'unsubscribe')
 _PURGE_EVERY = 3600.0
 _last_purge: Dict[str, float] = {}
@@ -82,15 +83,23 @@ def address_for_token(env, token: str) -> Optional[str]:
     """The address *token* was made for, or None (unknown, expired or
     malformed).  The lookup is by hash: the stored value never meets the
     token itself, so timing reveals nothing about valid tokens."""
+    state, address = token_state(env, token)
+    return address if state == VALID else None
+
+
+def token_state(env, token: str) -> Tuple[str, Optional[str]]:
+    """``(VALID, address)``, ``(EXPIRED, None)`` for a token older than
+    TOKEN_DAYS (until it is purged), or ``(UNKNOWN, None)``."""
     if not token or not TOKEN_RE.match(token):
-        return None
+        return UNKNOWN, None
     oldest = now_us() - TOKEN_DAYS * 86400 * 1000000
-    for address, in env.db_query("""
-            SELECT address FROM tracnotify_unsub_token
-            WHERE token_hash=%s AND created>=%s""",
-            (hash_token(token), oldest)):
-        return address
-    return None
+    for address, created in env.db_query("""
+            SELECT address, created FROM tracnotify_unsub_token
+            WHERE token_hash=%s""", (hash_token(token),)):
+        if created is not None and created >= oldest:
+            return VALID, address
+        return EXPIRED, None
+    return UNKNOWN, None
 
 
 def purge_tokens(env, older_than_us: Optional[int] = None) -> int:

@@ -1,5 +1,8 @@
 """Web side of unsubscribing: the one-click handler and its admin panel.
 
+Only proof of control of an address puts it on the never-mail list or takes
+it off: a token that was mailed to it.
+
 ``/tracnotify/unsubscribe/TOKEN``
     GET shows a confirmation page with a button (link scanners that follow
     links do not unsubscribe anyone); POST with ``List-Unsubscribe=One-Click``
@@ -7,27 +10,35 @@
     sends) unsubscribes the address the token was made for.  No login and
     no Trac form token are needed on this one path: a mail client cannot
     send a form token, and the token in the URL is the proof; it can only
-    ever (un)subscribe its own address.
+    ever (un)subscribe its own address.  A POST with an unknown or expired
+    token answers 404 or 410 (mail providers read only the status), a GET
+    the page that says so.
 
 ``/tracnotify/unsubscribe``
-    The page the footer of every mail links to: a logged-in user stops (or
-    resumes) mail to the address of their preferences, with Trac's usual
-    form token; everyone else is told about the Unsubscribe button of their
-    mail program (the List-Unsubscribe header of each mail).
+    The page the footer of every mail links to.  The address in a user's
+    preferences is not verified, so a logged-in user's button does not act
+    on it: it mails a link with a token to that address (through the
+    outbox, :mod:`tracnotify.mail.confirmation`), and only that link stops
+    (or resumes) the mail.  Everyone else is told about the Unsubscribe
+    button of their mail program (the List-Unsubscribe header of each
+    mail).
 
 Administration > Notification > Unsubscribes lists every address that gets
 no mail, lifts an entry, and adds addresses to the never-mail list.
 """
-
 import re
 
 from trac.admin.api import IAdminPanelProvider
 from trac.core import Component, implements
 from trac.util.datefmt import format_datetime, from_utimestamp
 from trac.web.api import HTTPBadRequest, IRequestFilter, IRequestHandler
-from trac.web.chrome import add_notice, add_stylesheet, add_warning
+from trac.web.chrome import Chrome, add_notice, add_stylesheet, add_warning
 
+from tracnotify.config import load_config
+from tracnotify.delivery.service import DeliveryService
 from tracnotify.i18n.domain import _
+from tracnotify.i18n.language import default_language, normalize_language
+from tracnotify.mail import confirmation
 from tracnotify.mail import suppression as unsubscribe
 from tracnotify.mail.message import AddressError, make_address
 
@@ -56,7 +67,15 @@ class UnsubscribeModule(Component):
             if data['address'] else None
         data['page_url'] = req.href(*unsubscribe.PAGE_PATH)
         add_stylesheet(req, 'tracnotify/admin.css')
-        return TEMPLATE, data, {'domain': 'tracnotify'}
+        metadata = {'domain': 'tracnotify'}
+        if match and req.method == 'POST' and data['state'] == 'invalid':
+            # a mail provider's one-click POST reads only the status: a
+            # link that did nothing must not look like a done unsubscribe
+            status = 410 if data.get('expired') else 404
+            content = Chrome(self.env).render_template(req, TEMPLATE, data,
+                                                       metadata)
+            req.send(content, 'text/html;charset=utf-8', status)
+        return TEMPLATE, data, metadata
 
     # IRequestFilter methods
 
@@ -76,9 +95,10 @@ class UnsubscribeModule(Component):
     # Internal methods
 
     def _by_token(self, req, token: str) -> dict:
-        address = unsubscribe.address_for_token(self.env, token)
-        if not address:
-            return {'state': 'invalid'}
+        state, address = unsubscribe.token_state(self.env, token)
+        if state != unsubscribe.VALID or not address:
+            return {'state': 'invalid',
+                    'expired': state == unsubscribe.EXPIRED}
         data = {'state': 'confirm', 'address': address,
                 'action_url': req.href(*unsubscribe.PAGE_PATH + (token,))}
         if req.method != 'POST':
@@ -106,19 +126,42 @@ class UnsubscribeModule(Component):
         data = {'state': 'account', 'address': address,
                 'action_url': req.href(*unsubscribe.PAGE_PATH)}
         if req.method == 'POST':   # Trac has checked the form token
-            if req.args.get('action') == 'unsubscribe':
-                unsubscribe.suppress(self.env, address,
-                                     unsubscribe.UNSUBSCRIBED,
-                                     author=req.authname)
-                add_notice(req, _('No more mail will be sent to %(address)s.',
-                                  address=address))
-            elif req.args.get('action') == 'resubscribe':
-                unsubscribe.unsuppress(self.env, address,
-                                       only_reason=unsubscribe.UNSUBSCRIBED)
-                add_notice(req, _('Mail to %(address)s is back on.',
-                                  address=address))
+            action = req.args.get('action')
+            if action in confirmation.ACTIONS:
+                self._mail_link(req, address, action)
             req.redirect(req.href(*unsubscribe.PAGE_PATH))
         return data
+
+    def _mail_link(self, req, address: str, action: str) -> None:
+        """Mail *address* the link that does *action*: the address in the
+        preferences is unverified, so nothing changes until its owner
+        opens the link."""
+        reason = unsubscribe.suppression(self.env, address)
+        if reason == unsubscribe.ADMIN:
+            return                  # the page says so; never mail it
+        if (action == confirmation.UNSUBSCRIBE) == bool(reason):
+            return                  # already as asked (a second tab)
+        language = normalize_language(str(req.locale)) if req.locale \
+            else None
+        outcome = confirmation.request_confirmation(
+            self.env, load_config(self.env), address, action, req.authname,
+            language or default_language(self.env))
+        if outcome == confirmation.SENT:
+            DeliveryService(self.env).wake()
+            add_notice(req, _('A link was mailed to %(address)s: open it to '
+                              'confirm. Nothing changes until then.',
+                              address=address))
+        elif outcome == confirmation.LIMITED:
+            add_warning(req, _('Several links were mailed to %(address)s in '
+                               'the last hour: use one of them, or try '
+                               'again later.', address=address))
+        elif outcome == confirmation.CANNOT_SEND:
+            add_warning(req, _('This Trac sends no mail at the moment: '
+                               'nothing was changed.'))
+        else:
+            add_warning(req, _('%(address)s is not an e-mail address this '
+                               'Trac can mail: change it in your '
+                               'preferences.', address=address))
 
 
 class UnsubscribeAdminPanel(Component):
