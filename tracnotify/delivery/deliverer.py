@@ -55,10 +55,12 @@ class Deliverer:
 
     def expand_events(self, report: PassReport, limit: int = 50) -> None:
         """Turn recorded events into messages (and digest items); changes
-        of a batch become one mail per recipient (``coalesce.py``)."""
+        of a batch become one mail per recipient (``coalesce.py``).  The
+        messages of all the events claimed together are stored in one
+        transaction (see :meth:`_store`)."""
         from tracnotify.mail.coalesce import Coalescer
-        from tracnotify.mail.digest import queue_items
         from tracnotify.mail.pipeline import build_messages
+        from tracnotify.mail.suppression import TokenBatch
         while True:
             claimed = outbox.claim_events(self.env, limit,
                                           self.config.lease_seconds)
@@ -67,24 +69,58 @@ class Deliverer:
             claimed, batches = Coalescer(self.env, self.config).split(claimed)
             for batch in batches:
                 self._expand_batch(batch, report)
+            built = []
             for event_id, attempts, payload in claimed:
                 try:
                     event = TicketEvent.from_json(payload)
                     items: list = []
+                    tokens = TokenBatch()
                     messages = build_messages(self.env, self.config, event,
-                                              items)
-                    with self.env.db_transaction:
-                        report.messages_built += outbox.complete_event(
-                            self.env, event_id, messages)
-                        queue_items(self.env, items)
-                    report.events += 1
+                                              items, tokens)
+                    built.append((event_id, attempts, messages, items,
+                                  tokens))
                 except Exception as e:
-                    error = exception_to_unicode(e, traceback=True)
-                    self.log.error('tracnotify: cannot build mail for event '
-                                   '%s: %s', event_id, error)
-                    report.errors.append(exception_to_unicode(e))
-                    outbox.fail_event(self.env, event_id, attempts, error,
-                                      self.config.max_attempts)
+                    self._event_failed(event_id, attempts, e, report)
+            self._store(built, report)
+
+    def _store(self, built: list, report: PassReport) -> None:
+        """Messages, digest items and unsubscribe tokens of the events
+        built: all in one transaction, or (when that fails) event by
+        event, so that one event the database refuses fails alone."""
+        from tracnotify.mail.digest import queue_items
+        from tracnotify.mail.suppression import purge_if_due
+
+        def store(event_id, messages, items, tokens) -> int:
+            tokens.store(self.env)
+            count = outbox.complete_event(self.env, event_id, messages)
+            queue_items(self.env, items)
+            return count
+
+        if not built:
+            return
+        try:
+            with self.env.db_transaction:
+                count = sum(store(event_id, messages, items, tokens)
+                            for event_id, _a, messages, items, tokens
+                            in built)
+            report.messages_built += count
+            report.events += len(built)
+        except Exception as e:  # rolled back: nothing of it was stored
+            if len(built) == 1:
+                self._event_failed(built[0][0], built[0][1], e, report)
+            else:
+                for one in built:
+                    self._store([one], report)
+        purge_if_due(self.env)
+
+    def _event_failed(self, event_id: int, attempts: int, e: Exception,
+                      report: PassReport) -> None:
+        error = exception_to_unicode(e, traceback=True)
+        self.log.error('tracnotify: cannot build mail for event %s: %s',
+                       event_id, error)
+        report.errors.append(exception_to_unicode(e))
+        outbox.fail_event(self.env, event_id, attempts, error,
+                          self.config.max_attempts)
 
     def _expand_batch(self, batch, report: PassReport) -> None:
         """One batch of changes (``coalesce.py``): its messages and digest

@@ -27,7 +27,7 @@ from tracnotify.mail.message import (
     make_address,
 )
 from tracnotify.mail.recipients import RecipientResolver
-from tracnotify.mail.suppression import with_unsubscribe_links
+from tracnotify.mail.suppression import TokenBatch, with_unsubscribe_links
 from tracnotify.outbox import NewMessage
 
 
@@ -184,30 +184,34 @@ def expand(env, config: NotifyConfig, event: TicketEvent,
 
 
 def build_messages(env, config: NotifyConfig, event: TicketEvent,
-                   digest_items: Optional[list] = None) -> List[NewMessage]:
+                   digest_items: Optional[list] = None,
+                   tokens: Optional[TokenBatch] = None) -> List[NewMessage]:
     """Every message that *event* produces, one per recipient.  When a
     *digest_items* list is given, recipients who chose the daily digest
-    get no message: their items are appended to it."""
+    get no message: their items are appended to it.  With *tokens*, the
+    unsubscribe tokens are left in it for the caller to store with the
+    messages (else they are stored at once)."""
     found = expand(env, config, event, digest=digest_items is not None)
     if found is None:
         return []
     if digest_items is not None:
         digest_items.extend(found.digest_items)
     return render_messages(env, config, event, found.formatter,
-                           found.recipients)
+                           found.recipients, tokens)
 
 
 def render_messages(env, config: NotifyConfig, event: TicketEvent,
                     formatter: TicketMailFormatter,
-                    recipients: List[Recipient]) -> List[NewMessage]:
+                    recipients: List[Recipient],
+                    tokens: Optional[TokenBatch] = None) -> List[NewMessage]:
     """One message per recipient of *event*, the body rendered once per
-    (language, format)."""
+    (language, format); *tokens* as in :func:`build_messages`."""
     if not recipients:
         return []
     when = mail_time(env, event)
     msgid, root = thread_ids(env, config, event, when)
     # personal one-click unsubscribe links, made here in the worker
-    recipients = with_unsubscribe_links(env, recipients, config)
+    recipients = with_unsubscribe_links(env, recipients, config, tokens)
     copies = {}
     from_name = sender_name(env, config, event)
     from_addr = sender_address(env, config, event)   # checked (logged) once

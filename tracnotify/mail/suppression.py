@@ -61,21 +61,43 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode('ascii', 'replace')).hexdigest()
 
 
+class TokenBatch:
+    """Tokens made for copies that are not stored yet: their hashes are
+    written by :meth:`store`, in the transaction that stores the copies
+    (one commit for a whole pass of changes, and no token without its
+    mail when building a change fails)."""
+
+    def __init__(self) -> None:
+        self.rows: List[Tuple[str, str, int]] = []
+
+    def issue(self, addresses: Iterable[str]) -> Dict[str, str]:
+        """A new token for each address: ``{address: token}``."""
+        tokens = {address: new_token() for address in addresses}
+        now = now_us()
+        self.rows.extend((hash_token(t), normalize(a), now)
+                         for a, t in tokens.items())
+        return tokens
+
+    def store(self, env) -> None:
+        """Write the hashes (in the caller's transaction, if any; the
+        caller runs :func:`purge_if_due` after it)."""
+        if self.rows:
+            with env.db_transaction as db:
+                db.executemany("""
+                    INSERT INTO tracnotify_unsub_token
+                        (token_hash, address, created)
+                    VALUES (%s, %s, %s)""", self.rows)
+
+
 def issue_tokens(env, addresses: Iterable[str]) -> Dict[str, str]:
     """A new token for each address, stored hashed: ``{address: token}``.
 
     Called by the delivery worker only (never in a ticket save)."""
-    tokens = {address: new_token() for address in addresses}
+    batch = TokenBatch()
+    tokens = batch.issue(addresses)
     if tokens:
-        now = now_us()
-        with env.db_transaction as db:
-            db.executemany("""
-                INSERT INTO tracnotify_unsub_token
-                    (token_hash, address, created)
-                VALUES (%s, %s, %s)""",
-                [(hash_token(t), normalize(a), now)
-                 for a, t in tokens.items()])
-        _maybe_purge(env, now)
+        batch.store(env)
+        purge_if_due(env)
     return tokens
 
 
@@ -113,7 +135,9 @@ def purge_tokens(env, older_than_us: Optional[int] = None) -> int:
         return cursor.rowcount
 
 
-def _maybe_purge(env, now: int) -> None:
+def purge_if_due(env) -> None:
+    """Remove expired tokens, at most once an hour per environment (in a
+    transaction of its own: call it outside the caller's)."""
     if time.time() - _last_purge.get(env.path, 0.0) < _PURGE_EVERY:
         return
     _last_purge[env.path] = time.time()
@@ -237,14 +261,17 @@ def is_list_copy(recipient, lists: FrozenSet[str]) -> bool:
         normalize(recipient.address) in lists
 
 
-def with_unsubscribe_links(env, recipients: Sequence, config=None) -> list:
-    """Each recipient with a personal unsubscribe URL (tokens stored),
-    except copies to list addresses (``smtp_always_cc`` / ``_bcc``, as a
-    role or wherever the address appears): they get no token and so no
-    List-Unsubscribe header; the list's owner asks the admin
-    (docs/unsubscribe.md)."""
+def with_unsubscribe_links(env, recipients: Sequence, config=None,
+                           batch: Optional[TokenBatch] = None) -> list:
+    """Each recipient with a personal unsubscribe URL, except copies to
+    list addresses (``smtp_always_cc`` / ``_bcc``, as a role or wherever
+    the address appears): they get no token and so no List-Unsubscribe
+    header; the list's owner asks the admin (docs/unsubscribe.md).  The
+    tokens are stored now, or added to *batch* for its owner to store."""
     lists = list_addresses(config or load_config(env))
-    personal = [r for r in recipients if not is_list_copy(r, lists)]
-    tokens = issue_tokens(env, [r.address for r in personal])
-    return [replace(r, unsubscribe_url=page_url(env, tokens[r.address]))
+    personal = [r.address for r in recipients if not is_list_copy(r, lists)]
+    tokens = issue_tokens(env, personal) if batch is None else \
+        batch.issue(personal)
+    page = page_url(env) + '/'   # page_url(env, token): a token is URL-safe
+    return [replace(r, unsubscribe_url=page + tokens[r.address])
             if r.address in tokens else r for r in recipients]
