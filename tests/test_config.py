@@ -105,3 +105,27 @@ def test_no_sender_address_sends_nothing_and_says_why(make_env, smtp_sink,
             time.sleep(0.05)
     assert 'neither smtp_from nor smtp_replyto' in caplog.text
     assert sink.received == []
+
+
+def test_mail_options_are_read_into_the_config(make_env):
+    """The mail's own options are read by load_config alone (the mail
+    modules take them from NotifyConfig): Trac's defaults, then the
+    values set."""
+    env = make_env()
+    config = load_config(env)
+    assert config.smtp_subject_prefix == '__default__'
+    assert config.ticket_subject_template == \
+        '${prefix} #${ticket.id}: ${summary}'
+    assert config.batch_subject_template == \
+        '${prefix} Batch modify: ${tickets_descr}'
+    assert config.ambiwidth == 1
+    env = make_env(smtp_subject_prefix='[X]', ambiguous_char_width='double',
+                   ticket_subject_template='${summary}',
+                   batch_subject_template='B ${tickets_descr}')
+    env.config.set('trac', 'default_timezone', 'Europe/Berlin')
+    config = load_config(env)
+    assert (config.smtp_subject_prefix, config.ticket_subject_template,
+            config.batch_subject_template, config.ambiwidth,
+            config.default_timezone) == ('[X]', '${summary}',
+                                         'B ${tickets_descr}', 2,
+                                         'Europe/Berlin')

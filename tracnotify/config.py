@@ -36,6 +36,9 @@ MAIL_FORMATS = ('text', 'html', 'both')
 TRAC_FORMATS = {'text/plain': 'text', 'text/html': 'html',
                 'multipart/alternative': 'both'}
 MAIL_DELIVERIES = ('now', 'digest')
+#: Trac's defaults of ticket_subject_template and batch_subject_template
+TICKET_SUBJECT = '${prefix} #${ticket.id}: ${summary}'
+BATCH_SUBJECT = '${prefix} Batch modify: ${tickets_descr}'
 ROLE_OPTIONS = ('always_notify_reporter', 'always_notify_owner',
                 'always_notify_updater')
 
@@ -183,12 +186,16 @@ class NotifyConfig:
     smtp_default_domain: str = ''
     smtp_always_cc: List[str] = field(default_factory=list)
     smtp_always_bcc: List[str] = field(default_factory=list)
+    #: ``[notification] smtp_subject_prefix``; ``__default__``: [Project]
     smtp_subject_prefix: str = '__default__'
+    #: Trac's subject templates (Jinja2 text) for ticket and batch mail
+    ticket_subject_template: str = TICKET_SUBJECT
+    batch_subject_template: str = BATCH_SUBJECT
+    #: width of East-Asian ambiguous characters in the body (1 or 2)
+    ambiwidth: int = 1
     use_public_cc: bool = False
     use_short_addr: bool = False
     mime_encoding: str = 'none'
-    ignore_domains: List[str] = field(default_factory=list)
-    admit_domains: List[str] = field(default_factory=list)
     #: role -> forced value, only for the always_notify_* options that are set
     forced_roles: dict = field(default_factory=dict)
     delivery: str = 'inline'
@@ -201,6 +208,8 @@ class NotifyConfig:
     smtp_burst: int = 0
     smtp_burst_pause: float = 0.0
     base_url: str = ''
+    #: ``[trac] default_timezone`` (empty: the server's zone)
+    default_timezone: str = ''
     #: defaults of the users' choices (Preferences -> Notifications)
     default_events: Tuple[str, ...] = MAIL_EVENTS
     default_own_changes: bool = True
@@ -221,11 +230,6 @@ class NotifyConfig:
     def envelope_from(self) -> str:
         """The SMTP envelope sender (MAIL FROM)."""
         return self.smtp_from or self.smtp_replyto
-
-    @property
-    def uses_smtps(self) -> bool:
-        """True for implicit TLS (SMTPS)."""
-        return self.smtp_use_ssl
 
     def describe_server(self) -> str:
         """``host:port (mode)`` for logs and the admin panel."""
@@ -322,6 +326,19 @@ def load_config(env) -> NotifyConfig:
     """Read and validate ``[notification]`` of *env*; never raises."""
     r = _Reader(env.config)
     c = NotifyConfig()
+    _read_server(env, r, c)
+    _read_sender(env, r, c)
+    _read_mail(env, r, c)
+    _read_roles(env, r, c)
+    _read_outbox(r, c)
+    _read_defaults(r, c)
+    _check(r, c)
+    c.errors = r.errors
+    return c
+
+
+def _read_server(env, r: _Reader, c: NotifyConfig) -> None:
+    """The SMTP server: host, port, TLS, timeout, CAs, login."""
     c.smtp_enabled = r.boolean('smtp_enabled', False)
     c.smtp_server = r.text('smtp_server', 'localhost') or 'localhost'
     c.smtp_use_ssl = r.boolean('smtp_use_ssl', False)
@@ -344,6 +361,10 @@ def load_config(env) -> NotifyConfig:
         c.smtp_ssl_cafile = ''
     c.smtp_user = r.text('smtp_user')
     c.smtp_password = env.config.get(SECTION, 'smtp_password', '') or ''
+
+
+def _read_sender(env, r: _Reader, c: NotifyConfig) -> None:
+    """From, Reply-To, the default domain, always_cc/bcc, public Cc."""
     c.smtp_from = r.address('smtp_from', 'trac@localhost')
     c.smtp_from_name = r.text('smtp_from_name')
     c.smtp_from_author = r.boolean('smtp_from_author', False)
@@ -358,19 +379,37 @@ def load_config(env) -> NotifyConfig:
                 setattr(c, name, '%s@%s' % (value, c.smtp_default_domain))
     c.smtp_always_cc = _split_list(r.text('smtp_always_cc'))
     c.smtp_always_bcc = _split_list(r.text('smtp_always_bcc'))
-    c.smtp_subject_prefix = env.config.get(SECTION, 'smtp_subject_prefix',
-                                           '__default__')
     c.use_public_cc = r.boolean('use_public_cc', False)
+
+
+def _read_mail(env, r: _Reader, c: NotifyConfig) -> None:
+    """What the mail looks like: subject, encoding, widths, time zone."""
+    config = env.config
+    c.smtp_subject_prefix = config.get(SECTION, 'smtp_subject_prefix',
+                                       '__default__')
+    c.ticket_subject_template = config.get(
+        SECTION, 'ticket_subject_template', TICKET_SUBJECT)
+    c.batch_subject_template = config.get(
+        SECTION, 'batch_subject_template', BATCH_SUBJECT) or BATCH_SUBJECT
+    c.ambiwidth = 2 if config.get(SECTION, 'ambiguous_char_width',
+                                  'single') == 'double' else 1
     c.mime_encoding = r.choice('mime_encoding', MIME_ENCODINGS, 'none')
     if c.mime_encoding == 'quoted-printable':
         c.mime_encoding = 'qp'
-    c.ignore_domains = [d.lower() for d in _split_list(
-        r.text('ignore_domains'))]
-    c.admit_domains = _split_list(r.text('admit_domains'))
+    c.base_url = (config.get('trac', 'base_url', '') or '').strip()
+    c.default_timezone = config.get('trac', 'default_timezone', '') or ''
+
+
+def _read_roles(env, r: _Reader, c: NotifyConfig) -> None:
+    """The always_notify_* options that are set (they force a role)."""
     for name in ROLE_OPTIONS:
         if env.config.has_option(SECTION, name, defaults=False):
             role = name[len('always_notify_'):]
             c.forced_roles[role] = r.boolean(name, role == 'updater')
+
+
+def _read_outbox(r: _Reader, c: NotifyConfig) -> None:
+    """Delivery: mode, attempts, leases, connections, bursts, batches."""
     c.delivery = r.choice('delivery', DELIVERY_MODES, 'inline')
     c.max_attempts = r.integer('outbox_max_attempts', 8, 1, 1000)
     c.retry_delay = r.integer('outbox_retry_delay', 60, 1, 86400)
@@ -380,7 +419,11 @@ def load_config(env) -> NotifyConfig:
     c.smtp_connections = r.integer('smtp_connections', 1, 1, 64)
     c.smtp_burst = r.integer('smtp_burst', 0, 0, 1000000)
     c.smtp_burst_pause = r.number('smtp_burst_pause', 0.0, 0.0, 3600.0)
-    c.base_url = (env.config.get('trac', 'base_url', '') or '').strip()
+
+
+def _read_defaults(r: _Reader, c: NotifyConfig) -> None:
+    """The defaults of the users' choices (Preferences -> Notifications),
+    the digest's hour and the batch window."""
     events = [e.lower() for e in _split_list(r.text('default_events',
                                                     ','.join(MAIL_EVENTS)))]
     unknown = [e for e in events if e not in MAIL_EVENTS]
@@ -400,11 +443,13 @@ def load_config(env) -> NotifyConfig:
                         'knows %s; using text/plain' % (
                             trac_format, ', '.join(TRAC_FORMATS)))
     c.default_format = TRAC_FORMATS.get(trac_format.lower(), 'text')
+
+
+def _check(r: _Reader, c: NotifyConfig) -> None:
+    """What no single value says: mail that cannot be sent as configured."""
     if c.smtp_enabled and not (c.smtp_from or c.smtp_replyto):
         r.errors.append('[notification] neither smtp_from nor smtp_replyto '
                         'is set: no mail is sent until one is')
     if c.smtp_enabled and not c.base_url:
         r.errors.append('[trac] base_url is not set: links in mail built '
                         'outside a web request cannot be absolute')
-    c.errors = r.errors
-    return c

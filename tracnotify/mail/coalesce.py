@@ -76,7 +76,6 @@ from tracnotify.outbox import NewMessage
 
 BATCH_KIND = 'batchmodify'          # Trac's category for batch modify mail
 HOLD = 'tracnotify-batch-hold'      # lease owner of events held for a batch
-DEFAULT_SUBJECT = '${prefix} Batch modify: ${tickets_descr}'
 US = 1000000
 
 
@@ -334,10 +333,8 @@ def batch_subject(env, config: NotifyConfig, ticket_ids: Sequence[int]
     ``batch_subject_template``."""
     descr = ', '.join('#%s' % t for t in ticket_ids)
     prefix = subject_prefix(env, config)
-    template = env.config.get('notification', 'batch_subject_template',
-                              DEFAULT_SUBJECT) or DEFAULT_SUBJECT
     return clean_header_text(render_subject(
-        env, 'batch_subject_template', template,
+        env, 'batch_subject_template', config.batch_subject_template,
         '%s Batch modify: %s' % (prefix, descr),
         prefix=prefix, tickets_descr=descr))
 

@@ -169,10 +169,9 @@ def timezone_named(name: str):
     return found
 
 
-def site_timezone(env):
+def site_timezone(config: NotifyConfig):
     """``[trac] default_timezone``, else the server's zone."""
-    name = env.config.get('trac', 'default_timezone', '') or ''
-    return timezone_named(name.strip()) or localtz
+    return timezone_named(config.default_timezone.strip()) or localtz
 
 
 def user_timezones(env, sids: Iterable[str]) -> Dict[str, object]:
@@ -220,7 +219,7 @@ def run_digests(env, config: NotifyConfig,
     sids = [sid for _address, sid in waiting if sid]
     zones = user_timezones(env, sids)
     choices = load_choices(env, config, sids) if sids else {}
-    default_tz = site_timezone(env)
+    default_tz = site_timezone(config)
     due = []
     for address, sid in waiting:
         local = now.astimezone(zones.get(sid, default_tz))

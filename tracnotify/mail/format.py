@@ -103,9 +103,7 @@ class TicketMailFormatter:
         self.ticket = ticket
         self.config = config or load_config(env)
         self.chrome = Chrome(env)
-        self.ambiwidth = 2 if env.config.get(
-            'notification', 'ambiguous_char_width', 'single') == 'double' \
-            else 1
+        self.ambiwidth = self.config.ambiwidth
         self.time_fields = [f['name'] for f in TicketSystem(env).fields
                             if f['type'] == 'time']
         self.abs_href = env.abs_href
@@ -152,11 +150,9 @@ class TicketMailFormatter:
                             summary=changes['summary']['new'],
                             old=changes['summary']['old']))
         prefix = subject_prefix(self.env, self.config)
-        template = self.env.config.get(
-            'notification', 'ticket_subject_template',
-            '${prefix} #${ticket.id}: ${summary}')
         subject = render_subject(
-            self.env, 'ticket_subject_template', template,
+            self.env, 'ticket_subject_template',
+            self.config.ticket_subject_template,
             ('%s #%s: %s' % (prefix, event.ticket_id, summary)).strip(),
             prefix=prefix, summary=summary, ticket=self.ticket,
             changes={'fields': changes})
@@ -224,7 +220,7 @@ class TicketMailFormatter:
                 return value
             value = from_utimestamp(int(value))
         field = TicketSystem(self.env).fields.by_name(name) or {}
-        tzinfo = get_timezone(self.env.config.get('trac', 'default_timezone'))
+        tzinfo = get_timezone(self.config.default_timezone)
         return format_date_or_datetime(field.get('format'), value,
                                        tzinfo=tzinfo)
 
