@@ -7,7 +7,6 @@ Database tests run on SQLite, and also on PostgreSQL when
 
 import os
 import sys
-import tempfile
 
 import pytest
 
@@ -73,12 +72,13 @@ def make_env(backend, tmp_path):
 
 
 @pytest.fixture(scope='session')
-def tls_files():
-    """A CA and a server certificate for 127.0.0.1 (made by trustme)."""
+def tls_files(tmp_path_factory):
+    """A CA and a server certificate for 127.0.0.1 (made by trustme), in
+    pytest's own temporary folder."""
     import trustme
     ca = trustme.CA()
     cert = ca.issue_cert('127.0.0.1', 'localhost')
-    folder = tempfile.mkdtemp(prefix='tracnotify-tls-')
+    folder = str(tmp_path_factory.mktemp('tls'))
     paths = {
         'ca': os.path.join(folder, 'ca.pem'),
         'cert': os.path.join(folder, 'cert.pem'),

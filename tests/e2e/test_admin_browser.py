@@ -11,7 +11,6 @@ screenshot of each panel: under docs/ with ``TRACNOTIFY_SCREENSHOTS=1``
 import base64
 import os
 import shutil
-import tempfile
 import time
 
 import pytest
@@ -55,8 +54,17 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def browser(tmp_path_factory):
-    profile = tempfile.mkdtemp(prefix='tracnotify-chromium-')
+def shots(tmp_path_factory):
+    """Where screenshots go: docs/ with TRACNOTIFY_SCREENSHOTS=1, else a
+    temporary folder of this run's own."""
+    if os.environ.get('TRACNOTIFY_SCREENSHOTS') == '1':
+        return DOCS
+    return str(tmp_path_factory.mktemp('screenshots'))
+
+
+@pytest.fixture(scope='module')
+def browser(tmp_path_factory, shots):
+    profile = str(tmp_path_factory.mktemp('chromium'))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ('--headless', '--no-sandbox', '--disable-gpu',
@@ -68,9 +76,9 @@ def browser(tmp_path_factory):
     service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(30)
+    driver.shots = shots
     yield driver
     driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def login(driver, trac, user='admin'):
@@ -84,9 +92,8 @@ def login(driver, trac, user='admin'):
 
 
 def screenshot(driver, name, max_height=1400):
-    """The page (up to *max_height* pixels) as docs/<name>."""
-    folder = DOCS if os.environ.get('TRACNOTIFY_SCREENSHOTS') == '1' \
-        else tempfile.gettempdir()
+    """The page (up to *max_height* pixels) as <shots>/<name>."""
+    folder = driver.shots
     width = driver.execute_script('return document.documentElement.clientWidth')
     height = min(driver.execute_script(
         'return document.documentElement.scrollHeight'), max_height)
