@@ -4,21 +4,18 @@ Rendered from a Genshi ``MarkupTemplate`` that an admin overrides by
 dropping a file of that name into the environment's ``templates/mail/``.
 Comments and new descriptions are Trac wiki text, rendered by Trac's own
 formatter as the anonymous user (the same HTML goes to every recipient of a
-language, so it may show no more than anonymous sees) with absolute links,
-then cleaned: mail clients ignore stylesheets and should load nothing, so
-the result has inline styles only, no images, scripts, frames or forms.
+language, so it may show no more than anonymous sees) with absolute links
+(:mod:`tracnotify.mail.wikitext`), then sanitised
+(:mod:`tracnotify.mail.sanitize`): mail clients ignore stylesheets and
+should load nothing, so the result has inline styles only, no images,
+scripts, frames or forms.
 """
 
-import re
 from html import escape
-from html.parser import HTMLParser
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from genshi.core import Markup as GenshiMarkup
 from genshi.template import MarkupTemplate
-from trac.mimeview.api import RenderingContext
-from trac.perm import PermissionCache
-from trac.resource import Resource
 from trac.ticket.api import TicketSystem
 
 from tracnotify.event import (
@@ -31,7 +28,9 @@ from tracnotify.event import (
 )
 from tracnotify.i18n.domain import _
 from tracnotify.mail.format import RenderedTicketMail, TicketMailFormatter
+from tracnotify.mail.sanitize import INLINE_STYLES, clean_html  # noqa: F401
 from tracnotify.mail.templates import load_template
+from tracnotify.mail.wikitext import wiki_to_html
 
 HTML_TEMPLATE = 'mail/ticket_body.html'
 #: one change inside a digest or batch mail (see :func:`ticket_list_html`)
@@ -43,152 +42,6 @@ _BODY_STYLE = ('margin:0;padding:16px;background:#ffffff;color:#222222;'
                "font-family:Verdana,Arial,'Bitstream Vera Sans',Helvetica,"
                'sans-serif;font-size:13px;line-height:1.4')
 _SMALL_STYLE = 'margin:0;font-size:11px;color:#777777'
-
-#: tags kept from rendered wiki text; everything else is unwrapped
-ALLOWED_TAGS = {
-    'a', 'abbr', 'b', 'blockquote', 'br', 'caption', 'code', 'dd', 'del',
-    'div', 'dl', 'dt', 'em', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'i',
-    'ins', 'kbd', 'li', 'ol', 'p', 'pre', 's', 'samp', 'small', 'span',
-    'strike', 'strong', 'sub', 'sup', 'table', 'tbody', 'td', 'tfoot', 'th',
-    'thead', 'tr', 'tt', 'u', 'ul', 'var',
-}
-#: tags dropped with everything inside them
-DROPPED_TAGS = {'script', 'style', 'iframe', 'object', 'embed', 'applet',
-                'form', 'input', 'button', 'select', 'textarea', 'svg',
-                'math', 'noscript', 'template', 'head', 'title', 'audio',
-                'video', 'canvas', 'link', 'meta', 'base'}
-VOID_TAGS = {'br', 'hr', 'img', 'input', 'link', 'meta', 'base', 'wbr',
-             'source', 'track', 'area', 'col', 'embed', 'param'}
-ALLOWED_ATTRS = {'href', 'title', 'colspan', 'rowspan', 'style', 'lang',
-                 'dir'}
-_SAFE_URL = re.compile(r'^(https?:|mailto:)', re.I)
-_BAD_STYLE = re.compile(r'url\s*\(|expression|@import|behavior|javascript:',
-                        re.I)
-#: inline styles added to tags of rendered wiki text (no stylesheet in mail)
-INLINE_STYLES = {
-    'pre': 'margin:6px 0;padding:6px;background:#f7f7f7;'
-           'border:1px solid #d7d7d7;white-space:pre-wrap;'
-           'font-family:monospace;font-size:12px',
-    'code': 'font-family:monospace;background:#f7f7f7',
-    'tt': 'font-family:monospace;background:#f7f7f7',
-    'table': 'border-collapse:collapse',
-    'td': 'border:1px solid #d7d7d7;padding:2px 4px',
-    'th': 'border:1px solid #d7d7d7;padding:2px 4px',
-    'blockquote': 'margin:6px 0;padding:0 8px;border-left:2px solid #b8b8b8;'
-                  'color:#555555',
-    'a': 'color:#b00000',
-    'p': 'margin:6px 0',
-}
-
-
-class _Cleaner(HTMLParser):
-    """Rewrites HTML keeping only safe tags and attributes."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: List[str] = []
-        self.dropping = 0
-        self.open: List[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if self.dropping:
-            if tag in DROPPED_TAGS and tag not in VOID_TAGS:
-                self.dropping += 1
-            return
-        if tag in DROPPED_TAGS:
-            if tag not in VOID_TAGS:
-                self.dropping = 1
-            return
-        if tag == 'img':  # no remote (or any) images: keep what they say
-            alt = dict(attrs).get('alt') or ''
-            if alt:
-                self.out.append(escape(alt))
-            return
-        if tag not in ALLOWED_TAGS:
-            return
-        kept = []
-        style = INLINE_STYLES.get(tag, '')
-        for name, value in attrs:
-            name = name.lower()
-            value = value or ''
-            if name not in ALLOWED_ATTRS:
-                continue
-            if name == 'href' and not _SAFE_URL.match(value.strip()):
-                continue
-            if name == 'style':
-                if _BAD_STYLE.search(value):
-                    continue
-                style = (style + ';' + value) if style else value
-                continue
-            kept.append(' %s="%s"' % (name, escape(value, quote=True)))
-        if style:
-            kept.append(' style="%s"' % escape(style, quote=True))
-        self.out.append('<%s%s>' % (tag, ''.join(kept)))
-        if tag not in VOID_TAGS:
-            self.open.append(tag)
-
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-        if tag in self.open and tag not in VOID_TAGS and not self.dropping:
-            self.handle_endtag(tag)
-
-    def handle_endtag(self, tag):
-        if self.dropping:
-            if tag in DROPPED_TAGS:
-                self.dropping -= 1
-            return
-        if tag in self.open:
-            while self.open:
-                top = self.open.pop()
-                self.out.append('</%s>' % top)
-                if top == tag:
-                    break
-
-    def handle_data(self, data):
-        if not self.dropping:
-            self.out.append(escape(data, quote=False))
-
-    def result(self) -> str:
-        self.close()
-        while self.open:
-            self.out.append('</%s>' % self.open.pop())
-        return ''.join(self.out)
-
-
-def clean_html(html: str) -> str:
-    """*html* with only safe tags, safe links and inline styles."""
-    cleaner = _Cleaner()
-    cleaner.feed(html)
-    return cleaner.result()
-
-
-def _preserve_newlines(env) -> bool:
-    """``[ticket] preserve_newlines``, as Trac's ticket module reads it."""
-    value = env.config.get('ticket', 'preserve_newlines', 'default')
-    if value == 'default':
-        return env.database_initial_version >= 21  # 0.11
-    return env.config.getbool('ticket', 'preserve_newlines')
-
-
-def wiki_to_html(env, ticket_id: int, text: str) -> str:
-    """Trac wiki text as mail-safe HTML, as the anonymous user sees it,
-    with absolute links; plain escaped text if Trac cannot render it."""
-    if not text:
-        return ''
-    try:
-        from trac.wiki.formatter import format_to_html
-        context = RenderingContext(Resource('ticket', ticket_id),
-                                   href=env.abs_href,
-                                   perm=PermissionCache(env, 'anonymous'))
-        context.req = None  # no web request: macros that need one say so
-        context.set_hints(preserve_newlines=_preserve_newlines(env))
-        rendered = str(format_to_html(env, context, text))
-    except Exception as e:
-        env.log.warning('tracnotify: wiki text of ticket #%s could not be '
-                        'rendered as HTML: %s', ticket_id, e)
-        rendered = '<pre>%s</pre>' % escape(text, quote=False)
-    return clean_html(rendered)
-
 
 class HtmlMailRenderer:
     """The HTML body of a ticket change, built next to the text body."""
@@ -269,12 +122,13 @@ class HtmlMailRenderer:
             'attachment': attachment,
             'description_html': GenshiMarkup(wiki_to_html(
                 self.env, event.ticket_id,
-                event.values.get('description') or ''))
+                event.values.get('description') or '', language))
             if event.kind == CREATED else '',
             'old_description': old_descr,
             'new_description': new_descr,
             'comment_html': GenshiMarkup(wiki_to_html(
-                self.env, event.ticket_id, comment)) if comment else '',
+                self.env, event.ticket_id, comment, language))
+            if comment else '',
             'cnum': event.cnum,
             'project': {'name': self.env.project_name,
                         'descr': self.env.project_description,
