@@ -39,7 +39,7 @@ BAD = {
     'default_delivery': 'by-hand',
     'digest_hour': '25',
     'batch_window': 'ten',
-    # declared by tracnotify (transports/options.py)
+    # declared by tracnotify (delivery/transports/)
     'mail_transport': 'carrier-pigeon',
     'console_output': 'printer',
     # Trac's, read and checked by tracnotify

@@ -15,7 +15,7 @@ from tracnotify.delivery.transports import (
     load_transport_options,
 )
 from tracnotify.delivery.transports.console import ConsoleTransport
-from tracnotify.delivery.transports.options import TransportOptions, TransportSettings
+from tracnotify.delivery.transports.options import TransportSettings, option_components
 from tracnotify.delivery.transports.sendmail import SendmailTransport
 from tracnotify.delivery.transports.smtp import SmtpTransport
 from tracnotify.outbox import OutgoingMessage
@@ -110,7 +110,7 @@ def test_unknown_names_are_messages(make_env):
     assert 'MyFancyEmailSender' in settings.errors[0]
     env = make_env(mail_transport='Console', console_output='printer')
     settings = load_transport_options(env)
-    assert (settings.name, settings.console_output) == ('console', 'log')
+    assert (settings.name, settings.options['console']) == ('console', 'log')
     assert "console_output = 'printer'" in settings.errors[0]
 
 
@@ -138,7 +138,8 @@ def test_unusable_transport_keeps_messages_waiting():
 def test_options_are_documented(make_env):
     env = make_env()
     documented = {option.name: option.__doc__
-                  for option in TransportOptions.__dict__.values()
+                  for component in option_components()
+                  for option in component.__dict__.values()
                   if hasattr(option, 'section')}
     assert set(documented) == {
         'mail_transport', 'sendmail_args', 'sendmail_recipients',

@@ -15,8 +15,7 @@ from tests.support.smtp_sink import free_port
 from tests.support.tickets import change_ticket, create_ticket, deliver
 from tracnotify.delivery.deliverer import Deliverer
 from tracnotify.delivery.transports import UnusableTransport, create_transport
-from tracnotify.delivery.transports.options import SendmailSettings
-from tracnotify.delivery.transports.sendmail import SendmailTransport
+from tracnotify.delivery.transports.sendmail import SendmailSettings, SendmailTransport
 from tracnotify.outbox import OutgoingMessage
 
 MSMTP = shutil.which('msmtp') or '/usr/bin/msmtp'

@@ -17,7 +17,10 @@ from trac.config import BoolOption, ChoiceOption, IntOption, Option
 from trac.core import ComponentMeta
 
 from tracnotify.config import MIME_ENCODINGS, ROLE_OPTIONS, SECTION, load_config
-from tracnotify.delivery.transports.options import TRANSPORTS, load_transport_options
+from tracnotify.delivery.transports.options import (
+    load_transport_options,
+    transport_names,
+)
 from tracnotify.i18n.domain import N_
 from tracnotify.mail.message import AddressError, make_address
 
@@ -96,7 +99,7 @@ def _kind(name: str, option: Optional[Option]) -> Tuple[str, Tuple[str, ...]]:
     if name in ROLE_OPTIONS:
         return 'tristate', ('', 'true', 'false')
     if name == 'mail_transport':
-        return 'choice', ('',) + TRANSPORTS
+        return 'choice', ('',) + transport_names()
     if name == 'mime_encoding':
         return 'choice', tuple(e for e in MIME_ENCODINGS
                                if e != 'quoted-printable')

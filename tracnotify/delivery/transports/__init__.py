@@ -1,16 +1,27 @@
-"""Ways of sending: one small class each, all with the same interface.
+"""Ways of sending: one small module each, all with the same interface.
 
 ``transport.send(messages) -> [SendResult]``, one result per message, in
 order.  A transport never raises for a delivery problem: it reports it.
 ``[notification] mail_transport`` chooses one by name (see
-:mod:`tracnotify.transports.options` and ``docs/transports.md``).
+:mod:`tracnotify.delivery.transports.options` and ``docs/transports.md``).
+
+Every module of this package is imported below and registers its kind
+(:func:`~tracnotify.delivery.transports.base.register`): a new way of
+sending is one new module here, with its class, its options and one
+``register(TransportKind(...))`` call.
 """
 
+import importlib
+import pkgutil
 import threading
 from typing import List, Sequence
 
-from tracnotify.delivery.transports.base import SendResult, Transport  # noqa: F401
-from tracnotify.delivery.transports.options import (  # noqa: F401 (registers options)
+from tracnotify.delivery.transports.base import (  # noqa: F401
+    SendResult,
+    Transport,
+    kind_named,
+)
+from tracnotify.delivery.transports.options import (  # noqa: F401
     TransportOptions,
     TransportSettings,
     load_transport_options,
@@ -49,22 +60,10 @@ def _log_once(env, errors: List[str]) -> None:
 def build_transport(settings: TransportSettings, config, log=None
                     ) -> Transport:
     """The transport *settings* describe (*config*: the NotifyConfig)."""
-    if not settings.usable:
+    kind = kind_named(settings.name)
+    if not settings.usable or kind is None:
         return UnusableTransport(settings.name, settings.errors)
-    if settings.name == 'sendmail':
-        from tracnotify.delivery.transports.sendmail import SendmailTransport
-        return SendmailTransport(settings.sendmail, log)
-    if settings.name == 'directory':
-        from tracnotify.delivery.transports.directory import DirectoryTransport
-        return DirectoryTransport(settings.directory)
-    if settings.name == 'database':
-        from tracnotify.delivery.transports.database import DatabaseTransport
-        return DatabaseTransport(settings.database)
-    if settings.name == 'console':
-        from tracnotify.delivery.transports.console import ConsoleTransport
-        return ConsoleTransport(settings.console_output, log)
-    from tracnotify.delivery.transports.smtp import SmtpTransport
-    return SmtpTransport(config)
+    return kind.build(settings.options.get(settings.name), config, log)
 
 
 def create_transport(config, env=None) -> Transport:
@@ -75,8 +74,16 @@ def create_transport(config, env=None) -> Transport:
     work, become the error of every message.
     """
     if env is None:
-        from tracnotify.delivery.transports.smtp import SmtpTransport
-        return SmtpTransport(config)
+        return kind_named('smtp').build(None, config, None)
     settings = load_transport_options(env)
     _log_once(env, settings.errors)
     return build_transport(settings, config, env.log)
+
+
+def _import_transports() -> None:
+    """Import every module of the package: each registers its transport."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module('%s.%s' % (__name__, module.name))
+
+
+_import_transports()

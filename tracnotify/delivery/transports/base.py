@@ -1,7 +1,7 @@
-"""The interface every transport implements."""
+"""The interface every transport implements, and the registry of them."""
 
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from tracnotify.outbox import OutgoingMessage
 
@@ -41,3 +41,46 @@ class Transport:
 
     def close(self) -> None:
         """Release connections; the transport may be used again later."""
+
+
+# The registry ------------------------------------------------------------------
+#
+# Each transport module registers its kind when it is imported (the package
+# imports every module in it): adding a way of sending is adding a module.
+
+@dataclass(frozen=True)
+class TransportKind:
+    """One way of sending, as its module registers it."""
+
+    name: str                         # the mail_transport value
+    #: its place in lists (the admin's choice, error messages)
+    rank: int
+    #: ``build(options, config, log) -> Transport``: *options* is what
+    #: *read* returned, *config* the NotifyConfig
+    build: Callable[[Any, Any, Any], Transport]
+    #: ``read(env, errors) -> options``: its own options, validated (a bad
+    #: value named in *errors*); None when it cannot work as configured
+    read: Optional[Callable[[Any, List[str]], Any]] = None
+    #: the Component that declares its options (documented on TracIni)
+    component: Optional[type] = None
+    #: read only when it is the one chosen (its errors stop the sending)
+    read_when_chosen: bool = False
+
+
+_kinds: Dict[str, TransportKind] = {}
+
+
+def register(kind: TransportKind) -> TransportKind:
+    """Make *kind* known by its name (a module calls this on import)."""
+    _kinds[kind.name] = kind
+    return kind
+
+
+def registered() -> List[TransportKind]:
+    """Every registered way of sending, in rank order."""
+    return sorted(_kinds.values(), key=lambda k: (k.rank, k.name))
+
+
+def kind_named(name: str) -> Optional[TransportKind]:
+    """The way of sending called *name*, if one is registered."""
+    return _kinds.get(name)

@@ -9,10 +9,28 @@ import logging
 import sys
 from typing import List, Optional, Sequence
 
-from tracnotify.delivery.transports.base import SendResult, Transport
+from trac.config import ChoiceOption
+from trac.core import Component
+
+from tracnotify.delivery.transports.base import (
+    SendResult,
+    Transport,
+    TransportKind,
+    register,
+)
+from tracnotify.delivery.transports.options import SECTION, choice
 from tracnotify.outbox import OutgoingMessage
 
 RULE = '-' * 72
+CONSOLE_OUTPUTS = ('log', 'stdout', 'stderr')
+
+
+class ConsoleOptions(Component):
+    """Options of `[notification]` for `mail_transport = console`."""
+
+    console_output = ChoiceOption(SECTION, 'console_output', CONSOLE_OUTPUTS,
+        """Where `mail_transport = console` writes each message: the Trac
+        `log` (level INFO), `stdout` or `stderr`. (tracnotify)""")
 
 
 def render(message: OutgoingMessage) -> str:
@@ -56,3 +74,11 @@ class ConsoleTransport(Transport):
             return SendResult.retry('cannot write to %s: %s'
                                     % (self.output, e))
         return SendResult.sent()
+
+
+register(TransportKind(
+    'console', 50,
+    build=lambda output, config, log: ConsoleTransport(output, log),
+    read=lambda env, errors: choice(env.config, 'console_output',
+                                    CONSOLE_OUTPUTS, 'log', errors),
+    component=ConsoleOptions))

@@ -13,10 +13,20 @@ import sqlite3
 import time
 from typing import List, Optional, Sequence
 
-from tracnotify.delivery.transports.base import SendResult, Transport
+from trac.config import Option
+from trac.core import Component
+
+from tracnotify.delivery.transports.base import (
+    SendResult,
+    Transport,
+    TransportKind,
+    register,
+)
+from tracnotify.delivery.transports.options import SECTION, env_path
 from tracnotify.outbox import OutgoingMessage
 
 TABLE = 'tracnotify_mail'
+DEFAULT_MAIL_DATABASE = 'db/tracnotify-mail.sqlite'
 SCHEMA_VERSION = 1
 SCHEMA = """\
 CREATE TABLE IF NOT EXISTS tracnotify_mail (
@@ -69,6 +79,16 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class DatabaseOptions(Component):
+    """Options of `[notification]` for `mail_transport = database`."""
+
+    mail_database = Option(SECTION, 'mail_database', DEFAULT_MAIL_DATABASE,
+        """SQLite file whose `tracnotify_mail` table receives the messages
+        with `mail_transport = database`, for an external relay such as
+        `contrib/tracnotify-relay.py`. Relative to the environment
+        directory; created when missing. (tracnotify)""")
+
+
 class DatabaseTransport(Transport):
     """Appends each batch to the ``tracnotify_mail`` table of ``path``."""
 
@@ -112,3 +132,11 @@ class DatabaseTransport(Transport):
             except sqlite3.Error:
                 pass
             self._conn = None
+
+
+register(TransportKind(
+    'database', 40,
+    build=lambda path, config, log: DatabaseTransport(path),
+    read=lambda env, errors: env_path(env, 'mail_database',
+                                      DEFAULT_MAIL_DATABASE),
+    component=DatabaseOptions))

@@ -12,10 +12,30 @@ import time
 import uuid
 from typing import List, Sequence
 
-from tracnotify.delivery.transports.base import SendResult, Transport
+from trac.config import Option
+from trac.core import Component
+
+from tracnotify.delivery.transports.base import (
+    SendResult,
+    Transport,
+    TransportKind,
+    register,
+)
+from tracnotify.delivery.transports.options import SECTION, env_path
 from tracnotify.outbox import OutgoingMessage
 
 TEMP_PREFIX = '.tmp-'
+DEFAULT_MAIL_DIRECTORY = 'mail'
+
+
+class DirectoryOptions(Component):
+    """Options of `[notification]` for `mail_transport = directory`."""
+
+    mail_directory = Option(SECTION, 'mail_directory',
+                            DEFAULT_MAIL_DIRECTORY,
+        """Folder that receives one `.eml` file per message with
+        `mail_transport = directory`. Relative to the environment
+        directory; created when missing. (tracnotify)""")
 
 
 def envelope_headers(message: OutgoingMessage) -> bytes:
@@ -99,3 +119,11 @@ def _remove(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+register(TransportKind(
+    'directory', 30,
+    build=lambda folder, config, log: DirectoryTransport(folder),
+    read=lambda env, errors: env_path(env, 'mail_directory',
+                                      DEFAULT_MAIL_DIRECTORY),
+    component=DirectoryOptions))

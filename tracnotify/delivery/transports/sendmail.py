@@ -14,18 +14,102 @@ failures; the error is what the program wrote on stderr.
 """
 
 import os
+import shlex
 import signal
 import subprocess
+from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 from typing import List, Optional, Sequence
 
-from tracnotify.delivery.transports.base import SendResult, Transport
-from tracnotify.delivery.transports.options import SendmailSettings
+from trac.config import ChoiceOption, IntOption, Option
+from trac.core import Component
+
+from tracnotify.delivery.transports.base import (
+    SendResult,
+    Transport,
+    TransportKind,
+    register,
+)
+from tracnotify.delivery.transports.options import SECTION, choice, get
 from tracnotify.outbox import OutgoingMessage
 
 MAX_ERROR = 1000
+SENDMAIL_RECIPIENTS = ('envelope', 'headers')
+DEFAULT_SENDMAIL_ARGS = '-f {sender}'
+
+
+class SendmailOptions(Component):
+    """Options of `[notification]` for `mail_transport = sendmail` (Trac's
+    own `sendmail_path` is read, not declared again)."""
+
+    sendmail_args = Option(SECTION, 'sendmail_args', DEFAULT_SENDMAIL_ARGS,
+        """Arguments given to `sendmail_path` after `-i` (which keeps a line
+        holding a single "." from ending the message). `{sender}` is
+        replaced by the envelope sender. Split like a shell would, but no
+        shell runs. (tracnotify)""")
+
+    sendmail_recipients = ChoiceOption(SECTION, 'sendmail_recipients',
+                                       SENDMAIL_RECIPIENTS,
+        """`envelope`: each message's recipient is given on the command
+        line (after `--`), so Bcc copies are delivered although no header
+        names them. `headers`: `-t` is passed and the program reads the
+        recipients from To/Cc; only copies whose headers name exactly
+        their own recipient can be sent that way (Bcc copies and
+        `use_public_cc` copies are refused). (tracnotify)""")
+
+    sendmail_timeout = IntOption(SECTION, 'sendmail_timeout', 30,
+        """Seconds the sendmail program may take for one message before it
+        is killed and the message retried later. (tracnotify)""")
+
+
+@dataclass
+class SendmailSettings:
+    """How to run the sendmail program."""
+
+    path: str = 'sendmail'
+    args: List[str] = field(default_factory=lambda: ['-f', '{sender}'])
+    recipients: str = 'envelope'
+    timeout: int = 30
+
+
+def read_settings(env, errors: List[str]) -> Optional[SendmailSettings]:
+    """The sendmail options of *env*, or None when sendmail cannot run as
+    configured (*errors* says why)."""
+    config = env.config
+    s = SendmailSettings()
+    s.path = get(config, 'sendmail_path', 'sendmail') or 'sendmail'
+    raw = get(config, 'sendmail_args', DEFAULT_SENDMAIL_ARGS)
+    try:
+        s.args = shlex.split(raw)
+    except ValueError as e:
+        errors.append('[notification] sendmail_args = %r cannot be split '
+                      '(%s); no mail is sent until it is fixed' % (raw, e))
+        return None
+    for arg in s.args:
+        if '{' in arg.replace('{sender}', '') or \
+                '}' in arg.replace('{sender}', ''):
+            errors.append('[notification] sendmail_args: %r has an unknown '
+                          'placeholder (only {sender} is known); no mail is '
+                          'sent until it is fixed' % arg)
+            return None
+    s.recipients = choice(config, 'sendmail_recipients', SENDMAIL_RECIPIENTS,
+                          'envelope', errors)
+    s.timeout = _timeout(get(config, 'sendmail_timeout'), errors)
+    return s
+
+
+def _timeout(raw: str, errors: List[str]) -> int:
+    try:
+        timeout = int(raw) if raw else 30
+        if not 1 <= timeout <= 3600:
+            raise ValueError
+    except ValueError:
+        errors.append('[notification] sendmail_timeout = %r is not a number '
+                      'of seconds (1..3600); using 30' % raw)
+        return 30
+    return timeout
 
 
 def native_line_ends(data: bytes) -> bytes:
@@ -147,3 +231,11 @@ class SendmailTransport(Transport):
             child.wait()
             return ''
         return _tail(err or b'')
+
+
+register(TransportKind(
+    'sendmail', 20,
+    build=lambda settings, config, log: SendmailTransport(settings, log),
+    read=read_settings, component=SendmailOptions,
+    # its errors say that no mail is sent: only when it is the one chosen
+    read_when_chosen=True))

@@ -11,7 +11,12 @@ import ssl
 from typing import List, Optional, Sequence
 
 from tracnotify.config import NotifyConfig
-from tracnotify.delivery.transports.base import SendResult, Transport
+from tracnotify.delivery.transports.base import (
+    SendResult,
+    Transport,
+    TransportKind,
+    register,
+)
 from tracnotify.outbox import OutgoingMessage
 
 
@@ -168,3 +173,9 @@ class SmtpTransport(Transport):
         if isinstance(e, smtplib.SMTPNotSupportedError):
             return '%s: %s' % (where, e)
         return '%s: %s' % (where, e or e.__class__.__name__)
+
+
+register(TransportKind(
+    'smtp', 10,
+    # its options are the NotifyConfig's (smtp_server, use_tls...)
+    build=lambda _options, config, log: SmtpTransport(config)))
