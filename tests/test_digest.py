@@ -7,7 +7,6 @@ import threading
 from datetime import date, datetime, timedelta
 
 import pytest
-from trac.db.api import DatabaseManager
 from trac.env import Environment
 from trac.web.session import DetachedSession
 from zoneinfo import ZoneInfo
@@ -22,13 +21,6 @@ from tests.support.tickets import (
 from tracnotify.config import load_config
 from tracnotify.delivery.deliverer import Deliverer, PassReport
 from tracnotify.mail import digest
-from tracnotify.schema import (
-    SCHEMA_NAME,
-    SCHEMA_V2,
-    SCHEMA_V3,
-    SCHEMA_VERSION,
-    TracnotifySetup,
-)
 
 USERS = (('alice', 'Alice A', 'alice@example.net'),
          ('bob', 'Bob Updater', 'bob@example.net'),
@@ -238,25 +230,6 @@ def test_two_workers_at_once_make_one_digest_per_address(tmp_path,
                        for n in range(3))
     finally:
         drop_disk_env(path)
-
-
-@pytest.mark.parametrize('version', [1, 2])
-def test_upgrade_to_version_3_from(make_env, version):
-    env = make_env()
-    dbm = DatabaseManager(env)
-    dropped = SCHEMA_V3 + (SCHEMA_V2 if version == 1 else [])
-    dbm.drop_tables([t.name for t in dropped])
-    dbm.set_database_version(version, SCHEMA_NAME)
-    setup = TracnotifySetup(env)
-    assert setup.environment_needs_upgrade()
-    setup.upgrade_environment()
-    assert dbm.get_database_version(SCHEMA_NAME) == SCHEMA_VERSION == 3
-    assert not setup.environment_needs_upgrade()
-    names = set(dbm.get_table_names())
-    assert {t.name for t in dropped} <= names
-    digest.queue_items(env, [digest.DigestItem(
-        'a@example.com', None, 1, 'S', 1, 'en', 'B')])
-    assert digest.pending_addresses(env) == [('a@example.com', None)]
 
 
 def test_digest_in_the_users_language(env, sink):

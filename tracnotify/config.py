@@ -23,8 +23,12 @@ from trac.config import (
     Option,
 )
 from trac.core import Component
+from trac.notification.mail import EmailDistributor
 
 SECTION = 'notification'
+#: ``[components]`` rule written on upgrade: Trac's own e-mail distributor
+#: is replaced by :class:`tracnotify.distributor.OutboxDistributor`.
+TRAC_DISTRIBUTOR_RULE = 'trac.notification.mail.emaildistributor'
 MIME_ENCODINGS = ('none', 'base64', 'qp', 'quoted-printable')
 DELIVERY_MODES = ('inline', 'worker')
 SMTPS_PORT = 465
@@ -322,6 +326,18 @@ class _Reader:
         return raw
 
 
+def trac_distributor_enabled(env) -> bool:
+    """Whether Trac's own ``EmailDistributor`` is enabled in *env*."""
+    return bool(env.is_enabled(EmailDistributor))
+
+
+def trac_distributor_warning() -> str:
+    """What the log and the status page say while it is enabled."""
+    return ('[components] %s is enabled: Trac\'s own ticket mail is not sent '
+            '(tracnotify sends it, once); set it to "disabled" or run '
+            'trac-admin ENV upgrade' % TRAC_DISTRIBUTOR_RULE)
+
+
 def load_config(env) -> NotifyConfig:
     """Read and validate ``[notification]`` of *env*; never raises."""
     r = _Reader(env.config)
@@ -333,6 +349,8 @@ def load_config(env) -> NotifyConfig:
     _read_outbox(r, c)
     _read_defaults(r, c)
     _check(r, c)
+    if trac_distributor_enabled(env):
+        r.errors.append(trac_distributor_warning())
     c.errors = r.errors
     return c
 

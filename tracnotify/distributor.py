@@ -10,11 +10,20 @@ records itself (its listeners have already queued them) and passes every
 other notification on to Trac's own code unchanged: other realms, and
 ticket notifications of other categories (a reminder plugin's
 ``TicketChangeEvent('reminder')``, say).
+
+If Trac's ``EmailDistributor`` is enabled again (Admin -> Plugins, an edited
+``[components]`` line), the site keeps working: the log and the status page
+(:func:`tracnotify.config.load_config`) say so, and the ticket events that
+tracnotify records are taken from Trac's distributor at run time, so nobody
+gets a ticket mail twice.
 """
+
+from typing import Callable
 
 from trac.notification.mail import EmailDistributor
 
 from tracnotify.attachments import AttachmentMailListener
+from tracnotify.config import trac_distributor_enabled, trac_distributor_warning
 from tracnotify.listener import TicketMailListener
 
 #: ticket categories of Trac's notifications -> the tracnotify listener that
@@ -27,6 +36,30 @@ RECORDED = {
     'attachment added': AttachmentMailListener,
     'attachment deleted': AttachmentMailListener,
 }
+#: attribute set on Trac's distributor once its ticket mail is taken over
+_GUARDED = '_tracnotify_guarded'
+
+
+def guard_trac_distributor(env, recorded: Callable[[str, str], bool]
+                           ) -> None:
+    """Keep Trac's own ``EmailDistributor`` of *env*, when it is enabled,
+    from mailing what tracnotify records (``recorded(realm, category)``),
+    once per environment object."""
+    if not trac_distributor_enabled(env):
+        return
+    trac_own = env[EmailDistributor]
+    if trac_own is None or getattr(trac_own, _GUARDED, False):
+        return
+    distribute = trac_own.distribute
+
+    def guarded(transport, recipients, event):
+        if recorded(event.realm, event.category):
+            return
+        distribute(transport, recipients, event)
+
+    trac_own.distribute = guarded
+    setattr(trac_own, _GUARDED, True)
+    env.log.warning('tracnotify: %s', trac_distributor_warning())
 
 
 class OutboxDistributor(EmailDistributor):
@@ -44,6 +77,9 @@ class OutboxDistributor(EmailDistributor):
             self.log.warning('tracnotify: Trac\'s mail of other realms '
                              'uses base64: %s', e)
             self._charset = create_charset('base64')
+        # Trac lists every distributor (creating each) before it calls
+        # the first one, so this runs before Trac's could send
+        guard_trac_distributor(self.env, self.recorded_by_tracnotify)
 
     def recorded_by_tracnotify(self, realm: str, category: str) -> bool:
         """True when tracnotify's own listener records (and mails) the

@@ -4,7 +4,12 @@ Web form, batch modify, ``trac-admin``, XML-RPC and scripts all go through
 ``Ticket.insert`` / ``save_changes`` / ``delete``, which call these methods.
 In batch modify and ``trac-admin`` they run inside the ticket's own, still
 open transaction: nothing here may raise, and the snapshot is written in a
-savepoint so that a failure of ours cannot abort the user's change.
+savepoint so that a failure of ours cannot abort the user's change.  For
+web and script saves Trac calls them just after its commit: a process that
+dies in between leaves a change without an event, which the reconciler
+(:mod:`tracnotify.outbox.reconcile`) records at a later delivery pass.
+Creations and changes carry a unique key, so that the two never both
+record one change.
 
 ``ticket_change_deleted`` (an administrator removing the last change) sends
 nothing: it cleans up history that was already mailed.
@@ -19,6 +24,7 @@ from tracnotify import outbox
 from tracnotify.config import load_config
 from tracnotify.delivery.service import DeliveryService
 from tracnotify.event import CHANGED, COMMENT, CREATED, DELETED, TicketEvent
+from tracnotify.outbox.reconcile import event_key
 
 
 class TicketMailListener(Component):
@@ -62,14 +68,26 @@ class TicketMailListener(Component):
     # Internal methods
 
     def _record(self, event: TicketEvent) -> None:
+        key = event_key(event)
         try:
             config = load_config(self.env)
             if not config.smtp_enabled:
                 return
-            outbox.add_event(self.env, event)
+            outbox.add_event(self.env, event, change_key=key)
         except Exception as e:  # never break the user's ticket save
+            if key is not None and self._duplicate(e):
+                self.log.info('tracnotify: %s of ticket #%s was recorded '
+                              'already (by the reconciler)', event.kind,
+                              event.ticket_id)
+                return
             self.log.error('tracnotify: could not record %s of ticket #%s '
                            'for mail: %s', event.kind, event.ticket_id,
                            exception_to_unicode(e, traceback=True))
             return
         DeliveryService(self.env).wake()
+
+    def _duplicate(self, error: Exception) -> bool:
+        """Whether *error* is the unique key refusing a second event (no
+        query here: in an open transaction a failing one would roll the
+        user's change back on SQLite)."""
+        return isinstance(error, self.env.db_exc.IntegrityError)

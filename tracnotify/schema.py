@@ -1,26 +1,33 @@
 """Database tables of the outbox, created by ``trac-admin ENV upgrade``.
 
+Every change of a table bumps :data:`SCHEMA_VERSION` and adds a step to
+:data:`UPGRADES`; ``tests/test_schema.py`` builds the tables of every
+released version (``tests/support/schema_history.py``) and upgrades them.
+Whether an upgrade is needed depends on the database alone: a line of
+trac.ini never takes the site down (see :mod:`tracnotify.distributor`).
+
 The upgrade also hands ticket mail over from Trac's built-in
-``EmailDistributor`` to tracnotify (see :mod:`tracnotify.distributor`).
+``EmailDistributor`` to tracnotify.
 """
+
+from typing import Callable, Dict, List
 
 from trac.api import IEnvironmentSetupParticipant
 from trac.core import Component, implements
 from trac.db.api import DatabaseManager
 from trac.db.schema import Column, Index, Table
 
+from tracnotify.config import TRAC_DISTRIBUTOR_RULE, trac_distributor_enabled
 from tracnotify.i18n.domain import register_domain
+from tracnotify.outbox import reconcile
 
 SCHEMA_NAME = 'tracnotify_version'
-SCHEMA_VERSION = 3
-
-#: ``[components]`` rule written on upgrade: Trac's own e-mail distributor
-#: is replaced by :class:`tracnotify.distributor.OutboxDistributor`.
-TRAC_DISTRIBUTOR_RULE = 'trac.notification.mail.emaildistributor'
+SCHEMA_VERSION = 4
 
 SCHEMA = [
-    # One row per ticket change: a snapshot taken inside the ticket's own
-    # transaction.  The delivery worker expands it into messages.
+    # One row per ticket change: its snapshot (in the ticket's own
+    # transaction when Trac calls the listener inside it, just after its
+    # commit otherwise).  The delivery worker expands it into messages.
     Table('tracnotify_event', key='id')[
         Column('id', auto_increment=True),
         Column('created', type='int64'),
@@ -33,7 +40,12 @@ SCHEMA = [
         Column('lease_owner'),
         Column('lease_until', type='int64'),
         Column('last_error'),
+        # v4: "<ticket>:<change time>:c|m" for a creation or a change
+        # (NULL for other events): the listener and the reconciler
+        # (outbox/reconcile.py) can never both record one change
+        Column('change_key'),
         Index(['state', 'id']),
+        Index(['change_key'], unique=True),
     ],
     # One row per recipient and change: the finished RFC 5322 message.
     Table('tracnotify_message', key='id')[
@@ -118,8 +130,41 @@ SCHEMA_V3 = [
 ]
 SCHEMA = SCHEMA + SCHEMA_V3
 
-#: version -> tables that version adds (upgrade steps from an older one)
-UPGRADES = {2: SCHEMA_V2, 3: SCHEMA_V3}
+#: Version 4: ``tracnotify_digest_item.html`` (added to version 3 without a
+#: bump: environments created in between lack it) and
+#: ``tracnotify_event.change_key`` with its unique index.
+SCHEMA_V4_TABLES = ('tracnotify_event', 'tracnotify_digest_item')
+
+
+def _table(name: str) -> Table:
+    return next(t for t in SCHEMA if t.name == name)
+
+
+def _create(tables: List[Table]) -> Callable[[DatabaseManager], None]:
+    def step(dbm: DatabaseManager) -> None:
+        # tables that exist already (a DDL that outlived a failed upgrade
+        # on MySQL) are left as they are
+        existing = set(dbm.get_table_names())
+        dbm.create_tables([t for t in tables if t.name not in existing])
+    return step
+
+
+def _upgrade_to_4(dbm: DatabaseManager) -> None:
+    """Add the columns of version 4 where they are missing (Trac's
+    ``upgrade_tables`` copies the rows into the new table)."""
+    for name in SCHEMA_V4_TABLES:
+        table = _table(name)
+        have = set(dbm.get_column_names(name))
+        if any(c.name not in have for c in table.columns):
+            dbm.upgrade_tables([table])
+    # changes made before this version were mailed (or not) as before:
+    # the reconciler looks from now on
+    reconcile.start_mark(dbm.env)
+
+
+#: version -> the step that takes the database from version - 1 to it
+UPGRADES: Dict[int, Callable[[DatabaseManager], None]] = {
+    2: _create(SCHEMA_V2), 3: _create(SCHEMA_V3), 4: _upgrade_to_4}
 
 
 class TracnotifySetup(Component):
@@ -135,9 +180,12 @@ class TracnotifySetup(Component):
         self.upgrade_environment()
 
     def environment_needs_upgrade(self):
-        dbm = DatabaseManager(self.env)
-        return dbm.needs_upgrade(SCHEMA_VERSION, SCHEMA_NAME) or \
-            self._trac_distributor_enabled()
+        # the database alone: Trac answers every request with "needs to be
+        # upgraded" while this is true, so a trac.ini line must never make
+        # it so (Trac's EmailDistributor re-enabled is a warning instead,
+        # see tracnotify.distributor)
+        return DatabaseManager(self.env).needs_upgrade(SCHEMA_VERSION,
+                                                       SCHEMA_NAME)
 
     def upgrade_environment(self):
         dbm = DatabaseManager(self.env)
@@ -146,23 +194,15 @@ class TracnotifySetup(Component):
                 version = dbm.get_database_version(SCHEMA_NAME)
                 if version is False:
                     dbm.create_tables(SCHEMA)
+                    reconcile.start_mark(self.env)
                 else:
-                    # tables that exist already (a DDL that outlived a
-                    # failed upgrade on MySQL) are left as they are
-                    existing = set(dbm.get_table_names())
                     for step in range(version + 1, SCHEMA_VERSION + 1):
-                        dbm.create_tables([t for t in UPGRADES.get(step, [])
-                                           if t.name not in existing])
+                        UPGRADES[step](dbm)
                 dbm.set_database_version(SCHEMA_VERSION, SCHEMA_NAME)
             self.log.info('tracnotify: outbox tables at version %d',
                           SCHEMA_VERSION)
-        if self._trac_distributor_enabled():
+        if trac_distributor_enabled(self.env):
             self.config.set('components', TRAC_DISTRIBUTOR_RULE, 'disabled')
             self.config.save()
             self.log.info('tracnotify: Trac\'s built-in EmailDistributor is '
                           'disabled; tracnotify sends ticket mail')
-
-    def _trac_distributor_enabled(self) -> bool:
-        value = self.config.get('components', TRAC_DISTRIBUTOR_RULE, '')
-        return value.strip().lower() not in ('disabled', 'off', 'false',
-                                             'no', '0')

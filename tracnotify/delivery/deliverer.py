@@ -29,6 +29,7 @@ class PassReport:
     retrying: int = 0
     dead: int = 0
     digests: int = 0
+    reconciled: int = 0     # changes recorded by the reconciler
     errors: List[str] = field(default_factory=list)
 
     @property
@@ -230,9 +231,25 @@ class Deliverer:
                              'is dead' if state == outbox.DEAD else
                              'will be retried', result.error)
 
+    def reconcile(self, report: PassReport) -> None:
+        """Record the changes that reached Trac but not the outbox
+        (``outbox/reconcile.py``); with ``smtp_enabled`` false only move
+        its mark, as the listener records nothing then."""
+        from tracnotify.outbox.reconcile import reconcile
+        try:
+            report.reconciled += reconcile(
+                self.env, record=self.config.smtp_enabled)
+        except Exception as e:
+            self.log.error('tracnotify: looking for unrecorded changes '
+                           'failed: %s', exception_to_unicode(e,
+                                                              traceback=True))
+            report.errors.append(exception_to_unicode(e))
+
     def run_once(self, progress=None, stop=None) -> PassReport:
-        """Expand pending events, then send what is due."""
+        """Record lost changes, expand pending events, then send what is
+        due."""
         report = PassReport()
+        self.reconcile(report)
         if not self.config.can_send:
             report.errors.append(
                 'smtp_enabled is false in [notification]'

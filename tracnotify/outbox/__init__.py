@@ -1,11 +1,13 @@
 """The durable outbox: two tables in the Trac database.
 
-``tracnotify_event`` holds one snapshot per ticket change, written in the
-ticket's own transaction; ``tracnotify_message`` holds one finished message
-per recipient.  Workers claim rows with a lease (a unique token written by a
-single conditional ``UPDATE``), so any number of threads, processes and
-machines can share one queue without sending a row twice; a lease that ran
-out (a worker killed with ``kill -9``) makes the row claimable again.
+``tracnotify_event`` holds one snapshot per ticket change (by the listener,
+or by :mod:`tracnotify.outbox.reconcile` for a change whose process stopped
+before its listener's insert); ``tracnotify_message`` holds one finished
+message per recipient.  Workers claim rows with a lease (a unique token
+written by a single conditional ``UPDATE``), so any number of threads,
+processes and machines can share one queue without sending a row twice; a
+lease that ran out (a worker killed with ``kill -9``) makes the row
+claimable again.
 """
 
 import sqlite3
@@ -78,8 +80,11 @@ class NewMessage:
 
 # Events ---------------------------------------------------------------------
 
-def add_event(env, event: TicketEvent) -> None:
-    """Store *event* in the current (possibly still open) transaction.
+def add_event(env, event: TicketEvent,
+              change_key: Optional[str] = None) -> None:
+    """Store *event* in the current (possibly still open) transaction;
+    *change_key* is unique (see :mod:`tracnotify.outbox.reconcile`): a
+    second event with the same key raises.
 
     The insert runs in a savepoint: if it fails, the caller's transaction is
     left as it was.  (PostgreSQL would otherwise abort the whole ticket
@@ -89,10 +94,11 @@ def add_event(env, event: TicketEvent) -> None:
     """
     insert = """
         INSERT INTO tracnotify_event
-            (created, kind, ticket, author, payload, state, attempts)
-        VALUES (%s, %s, %s, %s, %s, %s, 0)"""
+            (created, kind, ticket, author, payload, state, attempts,
+             change_key)
+        VALUES (%s, %s, %s, %s, %s, %s, 0, %s)"""
     params = (now_us(), event.kind, event.ticket_id, event.author,
-              event.to_json(), PENDING)
+              event.to_json(), PENDING, change_key)
     with env.db_transaction as db:
         plain = _plain_sqlite_cursor(db)
         if plain is not None:
