@@ -8,6 +8,7 @@ from trac.notification.api import NotificationSystem
 from trac.notification.mail import EmailDistributor
 from trac.ticket.model import Ticket
 from trac.ticket.notification import TicketChangeEvent
+from trac.ticket.web_ui import TicketModule  # noqa: F401  (Trac's mail templates)
 
 from tests.support.tickets import create_ticket, mails_by_recipient
 from tracnotify.config import (
