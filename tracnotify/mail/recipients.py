@@ -13,6 +13,9 @@ and each user's rules from Preferences -> Notifications are ranked exactly as
   domain is appended to bare names, short addresses only with
   ``use_short_addr``, ``ignore_domains`` / ``admit_domains`` as in Trac;
 * each address once; broken addresses are skipped and logged;
+* roles are those of the ticket *as it was at the change* (the snapshot):
+  reporter, owner, cc, and the previous updaters up to that change, so a
+  creation expanded after later changes does not go to their authors;
 * nobody who lacks ``TICKET_VIEW`` on the ticket (fine-grained policies
   included) gets it; addresses that are not users are checked as
   ``anonymous``.  Addresses an admin lists in always_cc/always_bcc are the
@@ -26,7 +29,10 @@ from trac.notification.api import NotificationSystem
 from trac.notification.mail import RecipientMatcher
 from trac.notification.model import Subscription
 from trac.perm import PermissionCache
-from trac.ticket.notification import TicketChangeEvent
+
+# _ticket_change_subscribers: Trac's own matching of candidates to rules
+# (private, but what every ticket subscriber of Trac 1.2 to 1.6 calls)
+from trac.ticket.notification import TicketChangeEvent, _ticket_change_subscribers
 from trac.util import lazy
 
 from tracnotify.config import NotifyConfig
@@ -55,6 +61,8 @@ ROLE_CLASSES = {
 VISIBLE_AS_TO = ('reporter', 'owner', 'updater')
 VISIBILITY_RANK = {'to': 0, 'cc': 1, 'bcc': 2}
 SKIPPED_SUBSCRIBERS = ('AlwaysEmailSubscriber',)  # handled below, with Bcc
+#: asked with the history up to the change, not Trac's of today
+PREVIOUS_UPDATERS = 'TicketPreviousUpdatersSubscriber'
 
 Rule = Tuple[str, str, Optional[str], int, Optional[str], int, str]
 # (class, distributor, sid, authenticated, address, priority, adverb)
@@ -82,7 +90,7 @@ class RecipientResolver:
 
     def resolve(self, event: TicketEvent, ticket) -> List[Recipient]:
         """Every recipient of *event*, each address once."""
-        rules = self._subscription_rules(trac_event(event, ticket))
+        rules = self._subscription_rules(trac_event(event, ticket), event)
         rules = self._apply_forced_roles(rules, event)
         chosen: Dict[str, Recipient] = {}
         # users first: their role is the reason shown, not a bare cc entry
@@ -145,14 +153,18 @@ class RecipientResolver:
 
     # Trac's subscriptions
 
-    def _subscription_rules(self, tevent) -> List[Rule]:
+    def _subscription_rules(self, tevent, event: TicketEvent) -> List[Rule]:
         rules: List[Rule] = []
         for subscriber in self.notify_sys.subscribers:
             name = subscriber.__class__.__name__
             if name in SKIPPED_SUBSCRIBERS:
                 continue
             try:
-                for m in subscriber.matches(tevent) or ():
+                if name == PREVIOUS_UPDATERS:
+                    matches = self._previous_updaters(subscriber, event)
+                else:
+                    matches = subscriber.matches(tevent)
+                for m in matches or ():
                     if m and m[1] == 'email':
                         rules.append((m[0], m[1], m[2], m[3], m[4], m[6],
                                       m[7]))
@@ -170,6 +182,19 @@ class RecipientResolver:
             self.log.warning('tracnotify: internationalised addresses of '
                              'ticket #%s not matched: %s', tevent.target.id, e)
         return rules
+
+    def _previous_updaters(self, subscriber, event: TicketEvent):
+        """Trac's ``TicketPreviousUpdatersSubscriber`` for the ticket as it
+        was at the change: who updated it *before* then (Trac asks the
+        history of today, which names later updaters too when the worker
+        expands an older change, e.g. the creation)."""
+        if event.kind == CREATED:
+            return ()
+        updaters = [author for author, in self.env.db_query("""
+                SELECT DISTINCT author FROM ticket_change
+                WHERE ticket=%s AND time<%s""", (event.ticket_id, event.time))
+                    if author != event.author]
+        return _ticket_change_subscribers(subscriber, updaters)
 
     def _user_rule(self, sid: str, auth: int, klass: str) -> Optional[str]:
         for s in Subscription.find_by_sid_and_distributor(self.env, sid, auth,
