@@ -327,8 +327,10 @@ class _Reader:
 
 
 def trac_distributor_enabled(env) -> bool:
-    """Whether Trac's own ``EmailDistributor`` is enabled in *env*."""
-    return bool(env.is_enabled(EmailDistributor))
+    """Whether Trac's own ``EmailDistributor`` is enabled in *env* (False
+    for a mere view of a configuration, as the settings form checks)."""
+    is_enabled = getattr(env, 'is_enabled', None)
+    return bool(is_enabled is not None and is_enabled(EmailDistributor))
 
 
 def trac_distributor_warning() -> str:
