@@ -172,3 +172,16 @@ def test_ignore_domains_in_either_form():
                                  ['xn--mnchen-3ya.example']) is None
     assert international_address('info@münchen.example',
                                  ['MÜNCHEN.example'.lower()]) is None
+
+
+def test_always_bcc_with_an_idn_domain(make_env, smtp_sink):
+    sink = smtp_sink(smtputf8=False)
+    env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port),
+                   smtp_always_bcc='archiv@münchen.example')
+    add_users(env, *USERS)
+    create_ticket(env, reporter='alice')
+    deliver(env)
+    got = received(sink)
+    assert sorted(got) == ['alice@example.net', INFO.replace('info', 'archiv')]
+    assert str(got[INFO.replace('info', 'archiv')].message['To']
+               ).startswith('undisclosed-recipients:')

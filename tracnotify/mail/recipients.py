@@ -39,7 +39,7 @@ from tracnotify.config import NotifyConfig
 from tracnotify.event import ATTACHMENT_ADDED, ATTACHMENT_DELETED, CREATED, TicketEvent
 from tracnotify.mail.addresses import IDNError, international_address, normalize_address
 from tracnotify.mail.choices import MailChoices, load_choices, site_defaults, wants_mail
-from tracnotify.mail.intl_recipients import international_rules
+from tracnotify.mail.intl_recipients import international_rules, match_international
 from tracnotify.mail.message import AddressError, Recipient, make_address
 from tracnotify.mail.suppression import drop_suppressed
 
@@ -318,7 +318,8 @@ class RecipientResolver:
 
     def _add_configured(self, chosen, entry: str, reason: str,
                         visibility: str) -> None:
-        match = self.matcher.match_recipient(entry)
+        match = self.matcher.match_recipient(entry) or \
+            match_international(self.matcher, entry)
         if not match:
             self.log.warning('tracnotify: %s entry %r is not a usable '
                              'address; skipped', reason, entry)
