@@ -185,3 +185,24 @@ def test_always_bcc_with_an_idn_domain(make_env, smtp_sink):
     assert sorted(got) == ['alice@example.net', INFO.replace('info', 'archiv')]
     assert str(got[INFO.replace('info', 'archiv')].message['To']
                ).startswith('undisclosed-recipients:')
+
+
+def test_previous_updater_with_an_idn_address(intl_env):
+    from tests.support.tickets import change_ticket
+    env, sink = intl_env(smtputf8=True)
+    env.config.set('notification-subscriber', 'always_notify_previous_updater',
+                   'TicketPreviousUpdatersSubscriber')
+    ticket = create_ticket(env, reporter='alice')
+    change_ticket(env, ticket.id, author='info@münchen.example',
+                  comment='First.')
+    change_ticket(env, ticket.id, author='bob@example.com', comment='Then.')
+    deliver(env)
+    by_type = {}
+    for item in sink.received:
+        by_type.setdefault(item.message['X-Trac-Notification-Type'],
+                           []).append(item.rcpt_tos[0])
+    # the creation goes to no later updater; bob's change to info (before)
+    assert INFO not in by_type['ticket_created']
+    bob_change = [i.rcpt_tos[0] for i in sink.received
+                  if 'Then.' in i.message.get_content()]
+    assert INFO in bob_change

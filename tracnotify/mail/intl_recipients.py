@@ -13,6 +13,7 @@ own rules.  Candidates Trac matched are left alone.
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from trac.notification.model import Subscription
+from trac.util.datefmt import to_utimestamp
 from trac.web.chrome import Chrome
 
 from tracnotify.mail.addresses import international_address
@@ -46,9 +47,13 @@ def _updater(env, tevent) -> List[str]:
 
 
 def _previous_updaters(env, tevent) -> List[str]:
+    # as RecipientResolver._previous_updaters: up to the change, not today
+    if tevent.category == 'created':
+        return []
     return [author for author, in env.db_query(
-        'SELECT DISTINCT author FROM ticket_change WHERE ticket=%s',
-        (tevent.target.id,)) if author != tevent.author]
+        'SELECT DISTINCT author FROM ticket_change WHERE ticket=%s AND '
+        'time<%s', (tevent.target.id, to_utimestamp(tevent.time)))
+        if author != tevent.author]
 
 
 #: Trac's ticket subscribers -> the candidates each of them looks at
