@@ -8,12 +8,15 @@ import re
 
 import pytest
 from trac.db.api import DatabaseManager
+from trac.test import MockRequest
+from trac.web.api import RequestDone
 
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
 from tracnotify.config import load_config
 from tracnotify.mail import chrome, confirmation
 from tracnotify.mail import suppression as unsubscribe
 from tracnotify.schema import SCHEMA_NAME, SCHEMA_V2, SCHEMA_VERSION, TracnotifySetup
+from tracnotify.web.unsubscribe import UnsubscribeModule
 
 URL_RE = re.compile(r'^<(http://trac\.example\.org/tracnotify/unsubscribe/'
                     r'([A-Za-z0-9_-]+))>$')
@@ -255,3 +258,41 @@ def test_token_state_tells_expired_from_unknown(env):
     assert unsubscribe.token_state(env, token) == (unsubscribe.EXPIRED, None)
     assert unsubscribe.token_state(env, 'x' * 32) == (unsubscribe.UNKNOWN,
                                                       None)
+
+
+def press(env, address: str, action: str):
+    """alice, with *address* in her preferences, presses a button of the
+    logged-in unsubscribe page."""
+    req = MockRequest(env, authname='alice', method='POST',
+                      path_info='/tracnotify/unsubscribe',
+                      args={'action': action})
+    req.session['email'] = address
+    module = UnsubscribeModule(env)
+    assert module.match_request(req)
+    with pytest.raises(RequestDone):
+        module.process_request(req)
+    return req
+
+
+def queued_to(env, address: str) -> int:
+    return env.db_query('SELECT COUNT(*) FROM tracnotify_message '
+                        'WHERE recipient=%s', (address,))[0][0]
+
+
+def test_the_page_mails_a_link_and_never_acts_itself(env):
+    req = press(env, 'bob@example.com', 'unsubscribe')
+    assert req.chrome['notices'] and not req.chrome['warnings']
+    assert queued_to(env, 'bob@example.com') == 1
+    assert unsubscribe.suppression(env, 'bob@example.com') is None
+    unsubscribe.suppress(env, 'bob@example.com', unsubscribe.UNSUBSCRIBED)
+    press(env, 'bob@example.com', 'unsubscribe')      # already: no mail
+    assert queued_to(env, 'bob@example.com') == 1
+    press(env, 'bob@example.com', 'resubscribe')
+    assert queued_to(env, 'bob@example.com') == 2
+    assert unsubscribe.suppression(env, 'bob@example.com') == \
+        unsubscribe.UNSUBSCRIBED
+    # an address the admin listed is never mailed, not even a link
+    unsubscribe.suppress(env, 'x@example.com', unsubscribe.ADMIN, 'admin')
+    press(env, 'x@example.com', 'resubscribe')
+    assert queued_to(env, 'x@example.com') == 0
+    assert unsubscribe.suppression(env, 'x@example.com') == unsubscribe.ADMIN
