@@ -20,7 +20,7 @@ gets a ticket mail twice.
 
 from typing import Callable
 
-from trac.notification.mail import EmailDistributor
+from trac.notification.mail import EmailDistributor, create_charset
 
 from tracnotify.attachments import AttachmentMailListener
 from tracnotify.config import trac_distributor_enabled, trac_distributor_warning
@@ -73,7 +73,6 @@ class OutboxDistributor(EmailDistributor):
             # break every notification of every realm (and show an error
             # on each ticket save); tracnotify names the value in its
             # configuration errors and Trac's mail of other realms goes on
-            from trac.notification.mail import create_charset
             self.log.warning('tracnotify: Trac\'s mail of other realms '
                              'uses base64: %s', e)
             self._charset = create_charset('base64')

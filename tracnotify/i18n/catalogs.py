@@ -18,6 +18,9 @@ import os
 import tempfile
 from typing import List, Optional, Tuple
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
 DOMAIN = 'tracnotify'
 LOCALE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           'locale')
@@ -38,8 +41,6 @@ def po_files(locale_dir: str = LOCALE_DIR) -> List[Tuple[str, str]]:
 
 def compile_po(po_path: str, mo_path: str) -> None:
     """Compile one catalog, atomically (safe with concurrent processes)."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
     with open(po_path, 'rb') as f:
         catalog = read_po(f, domain=DOMAIN)
     os.makedirs(os.path.dirname(mo_path), exist_ok=True)

@@ -29,6 +29,7 @@ from tracnotify.config import (
     MAIL_FORMATS,
     TRAC_FORMATS,
     NotifyConfig,
+    load_config,
 )
 from tracnotify.event import COMMENT, CREATED, TicketEvent
 from tracnotify.i18n.language import default_language, normalize_language
@@ -137,7 +138,6 @@ def load_choices(env, config: NotifyConfig,
 
 def delivery_choice(env, sid: str) -> str:
     """``'now'`` or ``'digest'``: how user *sid* wants ticket mail."""
-    from tracnotify.config import load_config
     config = load_config(env)
     return load_choices(env, config, [sid])[sid].delivery
 

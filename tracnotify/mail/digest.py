@@ -35,6 +35,7 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 from trac.notification.mail import create_message_id
 from trac.util.datefmt import from_utimestamp, get_timezone, localtz, to_utimestamp, utc
 from trac.util.text import exception_to_unicode
+from zoneinfo import ZoneInfo
 
 from tracnotify import outbox
 from tracnotify.config import NotifyConfig
@@ -162,7 +163,6 @@ def timezone_named(name: str):
     found = get_timezone(name)
     if found is None:
         try:
-            from zoneinfo import ZoneInfo
             found = ZoneInfo(name)
         except Exception:
             return None

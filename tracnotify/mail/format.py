@@ -29,6 +29,7 @@ from tracnotify.event import (
     TicketEvent,
 )
 from tracnotify.i18n.domain import _
+from tracnotify.i18n.language import mail_language
 from tracnotify.mail.chrome import clean_header_text, render_subject, subject_prefix
 from tracnotify.mail.templates import load_template
 
@@ -117,7 +118,6 @@ class TicketMailFormatter:
         """Subject and body for *event*, in *language* (by default English,
         exactly like Trac's own)."""
         if language and language != 'en':
-            from tracnotify.i18n.language import mail_language
             with mail_language(self.env, language):
                 self.translated = True
                 try:
@@ -254,6 +254,9 @@ class TicketMailFormatter:
         return body
 
     def _format_changes(self, event: TicketEvent) -> Tuple[str, str]:
+        """``(changes_body, changes_descr)``: the ``Changes`` block and the
+        old and new description, as Trac's ``_format_plaintext`` writes
+        them."""
         if event.is_attachment:
             return self._format_attachment_change(event), ''
         if event.kind not in (CHANGED, COMMENT):
@@ -262,48 +265,55 @@ class TicketMailFormatter:
         changes_descr = ''
         for name, old, new in event.sorted_changes():
             if name == 'description':
-                new_descr = wrap(new, COLS, ' ', ' ', '\n', self.ambiwidth)
-                old_descr = wrap(old, COLS, '> ', '> ', '\n', self.ambiwidth)
-                old_descr = old_descr.replace(2 * '\n', '\n' + '>' + '\n')
-                changes_descr = ('\n' + str(_('Old description:')) +
-                                 '\n\n' + old_descr + '\n\n' +
-                                 str(_('New description:')) + '\n\n' +
-                                 new_descr +
-                                 '\n')
+                changes_descr = self._format_description_change(old, new)
             elif name == 'cc':
-                addcc, delcc = self._diff_cc(old, new)
-                chgcc = ''
-                if delcc:
-                    chgcc += wrap(' * cc: ' + str(_('%(names)s (removed)',
-                                  names=listed(delcc))),
-                                  COLS, ' ', ' ', '\n', self.ambiwidth) + '\n'
-                if addcc:
-                    chgcc += wrap(' * cc: ' + str(_('%(names)s (added)',
-                                  names=listed(addcc))),
-                                  COLS, ' ', ' ', '\n', self.ambiwidth) + '\n'
-                changes_body += chgcc
+                changes_body += self._format_cc_change(old, new)
             else:
-                if name in ('owner', 'reporter'):
-                    old = self._format_author(old)
-                    new = self._format_author(new)
-                elif name in self.time_fields:
-                    old = self._format_time(name, old)
-                    new = self._format_time(name, new)
-                old, new = str(old), str(new)
-                length = 7 + len(name)
-                spacer_old, spacer_new = ' ', ' '
-                if len(old + new) + length > COLS:
-                    length = 5
-                    if len(old) + length > COLS:
-                        spacer_old = '\n'
-                    if len(new) + length > COLS:
-                        spacer_new = '\n'
-                chg = '* %s: %s%s%s=>%s%s' % (name, spacer_old, old,
-                                              spacer_old, spacer_new, new)
-                chg = chg.replace('\n', '\n' + length * ' ')
-                chg = wrap(chg, COLS, '', length * ' ', '\n', self.ambiwidth)
-                changes_body += ' %s%s' % (chg, '\n')
+                changes_body += self._format_field_change(name, old, new)
         return changes_body, changes_descr
+
+    def _format_description_change(self, old: str, new: str) -> str:
+        new_descr = wrap(new, COLS, ' ', ' ', '\n', self.ambiwidth)
+        old_descr = wrap(old, COLS, '> ', '> ', '\n', self.ambiwidth)
+        old_descr = old_descr.replace(2 * '\n', '\n' + '>' + '\n')
+        return ('\n' + str(_('Old description:')) + '\n\n' + old_descr +
+                '\n\n' + str(_('New description:')) + '\n\n' + new_descr +
+                '\n')
+
+    def _format_cc_change(self, old: str, new: str) -> str:
+        addcc, delcc = self._diff_cc(old, new)
+        chgcc = ''
+        if delcc:
+            chgcc += wrap(' * cc: ' + str(_('%(names)s (removed)',
+                          names=listed(delcc))),
+                          COLS, ' ', ' ', '\n', self.ambiwidth) + '\n'
+        if addcc:
+            chgcc += wrap(' * cc: ' + str(_('%(names)s (added)',
+                          names=listed(addcc))),
+                          COLS, ' ', ' ', '\n', self.ambiwidth) + '\n'
+        return chgcc
+
+    def _format_field_change(self, name: str, old, new) -> str:
+        if name in ('owner', 'reporter'):
+            old = self._format_author(old)
+            new = self._format_author(new)
+        elif name in self.time_fields:
+            old = self._format_time(name, old)
+            new = self._format_time(name, new)
+        old, new = str(old), str(new)
+        length = 7 + len(name)
+        spacer_old, spacer_new = ' ', ' '
+        if len(old + new) + length > COLS:
+            length = 5
+            if len(old) + length > COLS:
+                spacer_old = '\n'
+            if len(new) + length > COLS:
+                spacer_new = '\n'
+        chg = '* %s: %s%s%s=>%s%s' % (name, spacer_old, old,
+                                      spacer_old, spacer_new, new)
+        chg = chg.replace('\n', '\n' + length * ' ')
+        chg = wrap(chg, COLS, '', length * ' ', '\n', self.ambiwidth)
+        return ' %s%s' % (chg, '\n')
 
     def _props_fields(self, event: TicketEvent) -> List[dict]:
         ts = TicketSystem(self.env)
@@ -323,7 +333,9 @@ class TicketMailFormatter:
         return str(value)
 
     def _format_props(self, event: TicketEvent) -> str:
-        """The two-column ticket header table (Trac's ``_format_props``)."""
+        """The two-column ticket header table: a faithful port of Trac's
+        ``TicketFormatter._format_props`` (trac/ticket/notification.py),
+        kept whole so that it reads line by line against Trac's."""
         fields = self._props_fields(event)
         width = [0, 0, 0, 0]
         i = 0

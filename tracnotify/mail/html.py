@@ -27,6 +27,7 @@ from tracnotify.event import (
     TicketEvent,
 )
 from tracnotify.i18n.domain import _
+from tracnotify.mail.chrome import project_url
 from tracnotify.mail.format import RenderedTicketMail, TicketMailFormatter
 from tracnotify.mail.sanitize import INLINE_STYLES, clean_html  # noqa: F401
 from tracnotify.mail.templates import load_template
@@ -83,20 +84,10 @@ class HtmlMailRenderer:
     def template_data(self, event: TicketEvent,
                       rendered: RenderedTicketMail, language: str,
                       footer: str) -> Dict:
+        """Everything the HTML templates use."""
         f = self.formatter
         changes, cc_added, cc_removed = self._changes(event)
-        old_descr = new_descr = None
-        if event.kind in (CHANGED, COMMENT) and \
-                'description' in event.field_changes:
-            change = event.field_changes['description']
-            old_descr = change['old'] or ''
-            new_descr = change['new'] or ''
-        attachment = ''
-        if event.is_attachment:
-            attachment = str(
-                _('Attachment "%(name)s" added.', name=event.filename)
-                if event.kind == ATTACHMENT_ADDED else
-                _('Attachment "%(name)s" removed.', name=event.filename))
+        old_descr, new_descr = self._descriptions(event)
         comment = event.comment if event.kind in (CHANGED, COMMENT) else ''
         props, big = self._props(event)
         return {
@@ -119,7 +110,7 @@ class HtmlMailRenderer:
             'changes': changes,
             'cc_added': cc_added,
             'cc_removed': cc_removed,
-            'attachment': attachment,
+            'attachment': self._attachment_line(event),
             'description_html': GenshiMarkup(wiki_to_html(
                 self.env, event.ticket_id,
                 event.values.get('description') or '', language))
@@ -132,9 +123,28 @@ class HtmlMailRenderer:
             'cnum': event.cnum,
             'project': {'name': self.env.project_name,
                         'descr': self.env.project_description,
-                        'url': self.env.project_url or self.env.abs_href()},
+                        'url': project_url(self.env)},
             'footer': footer.strip(),
         }
+
+    @staticmethod
+    def _descriptions(event: TicketEvent
+                      ) -> Tuple[Optional[str], Optional[str]]:
+        """The old and new description of a change of it, else Nones."""
+        if event.kind in (CHANGED, COMMENT) and \
+                'description' in event.field_changes:
+            change = event.field_changes['description']
+            return change['old'] or '', change['new'] or ''
+        return None, None
+
+    @staticmethod
+    def _attachment_line(event: TicketEvent) -> str:
+        """``Attachment "x" added.`` (or removed) for attachment events."""
+        if not event.is_attachment:
+            return ''
+        return str(_('Attachment "%(name)s" added.', name=event.filename)
+                   if event.kind == ATTACHMENT_ADDED else
+                   _('Attachment "%(name)s" removed.', name=event.filename))
 
     def _labels(self) -> Dict[str, str]:
         ts = TicketSystem(self.env)

@@ -23,12 +23,13 @@ and each user's rules from Preferences -> Notifications are ranked exactly as
 """
 
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 from trac.notification.api import NotificationSystem
 from trac.notification.mail import RecipientMatcher
 from trac.notification.model import Subscription
 from trac.perm import PermissionCache
+from trac.resource import Resource
 
 # _ticket_change_subscribers: Trac's own matching of candidates to rules
 # (private, but what every ticket subscriber of Trac 1.2 to 1.6 calls)
@@ -64,8 +65,22 @@ SKIPPED_SUBSCRIBERS = ('AlwaysEmailSubscriber',)  # handled below, with Bcc
 #: asked with the history up to the change, not Trac's of today
 PREVIOUS_UPDATERS = 'TicketPreviousUpdatersSubscriber'
 
-Rule = Tuple[str, str, Optional[str], int, Optional[str], int, str]
-# (class, distributor, sid, authenticated, address, priority, adverb)
+class Rule(NamedTuple):
+    """One subscription rule that matched, as Trac ranks them."""
+
+    klass: str                   # the subscriber's class name
+    distributor: str             # 'email'
+    sid: Optional[str]
+    authenticated: int
+    address: Optional[str]
+    priority: int                # lower wins
+    adverb: str                  # always | never
+
+    @classmethod
+    def of_match(cls, m) -> 'Rule':
+        """The rule of a subscriber's match ``(class, distributor, sid,
+        authenticated, address, format, priority, adverb)``."""
+        return cls(m[0], m[1], m[2], m[3], m[4], m[6], m[7])
 
 
 def trac_event(event: TicketEvent, ticket) -> TicketChangeEvent:
@@ -94,10 +109,10 @@ class RecipientResolver:
         rules = self._apply_forced_roles(rules, event)
         chosen: Dict[str, Recipient] = {}
         # users first: their role is the reason shown, not a bare cc entry
-        winners = sorted(self._winning_rules(rules), key=lambda r: not r[1])
-        for klass, sid, auth, addr in winners:
-            self._add(chosen, sid, auth, addr, REASONS.get(klass,
-                                                           'subscribed'))
+        winners = sorted(self._winning_rules(rules), key=lambda r: not r.sid)
+        for r in winners:
+            self._add(chosen, r.sid, r.authenticated, r.address,
+                      REASONS.get(r.klass, 'subscribed'))
         self._apply_choices(chosen, event)  # before always_cc/bcc: they stay
         for entry in self.config.smtp_always_cc:
             self._add_configured(chosen, entry, 'always_cc',
@@ -166,8 +181,7 @@ class RecipientResolver:
                     matches = subscriber.matches(tevent)
                 for m in matches or ():
                     if m and m[1] == 'email':
-                        rules.append((m[0], m[1], m[2], m[3], m[4], m[6],
-                                      m[7]))
+                        rules.append(Rule.of_match(m))
             except Exception as e:
                 self.log.warning('tracnotify: subscriber %s failed: %s',
                                  name, e)
@@ -177,7 +191,7 @@ class RecipientResolver:
             for m in international_rules(self.env, self.notify_sys.subscribers,
                                          tevent, self.matcher):
                 if m and m[1] == 'email':
-                    rules.append((m[0], m[1], m[2], m[3], m[4], m[6], m[7]))
+                    rules.append(Rule.of_match(m))
         except Exception as e:
             self.log.warning('tracnotify: internationalised addresses of '
                              'ticket #%s not matched: %s', tevent.target.id, e)
@@ -215,12 +229,12 @@ class RecipientResolver:
                     sid, auth, addr = match
                     if sid and self._user_rule(sid, auth, klass) == 'never':
                         continue
-                    rules.append((klass, 'email', sid, auth, addr, 100,
-                                  'always'))
+                    rules.append(Rule(klass, 'email', sid, auth, addr, 100,
+                                      'always'))
             else:
-                rules = [r for r in rules if r[0] != klass or
-                         (r[2] and self._user_rule(r[2], r[3], klass) ==
-                          'always')]
+                rules = [r for r in rules if r.klass != klass or
+                         (r.sid and self._user_rule(
+                             r.sid, r.authenticated, klass) == 'always')]
         return rules
 
     @staticmethod
@@ -235,19 +249,20 @@ class RecipientResolver:
         return owners
 
     @staticmethod
-    def _winning_rules(rules: Sequence[Rule]):
+    def _winning_rules(rules: Sequence[Rule]) -> Iterator[Rule]:
         """Trac's ranking: per (sid, authenticated) the rule of highest
         priority (lowest number) decides; address-only rules each count."""
-        ordered = sorted(rules, key=lambda r: ('' if r[2] is None else r[2],
-                                               r[3], r[5]))
+        ordered = sorted(rules, key=lambda r: ('' if r.sid is None else r.sid,
+                                               r.authenticated, r.priority))
         previous = None
-        for klass, _dist, sid, auth, addr, _prio, adverb in ordered:
-            if sid and (sid, auth) == previous:
+        for rule in ordered:
+            user = (rule.sid, rule.authenticated)
+            if rule.sid and user == previous:
                 continue
-            if adverb == 'always':
-                yield klass, sid, auth, addr
-            if sid:
-                previous = (sid, auth)
+            if rule.adverb == 'always':
+                yield rule
+            if rule.sid:
+                previous = user
 
     # Addresses
 
@@ -281,6 +296,9 @@ class RecipientResolver:
         return users
 
     def _resolvers(self):
+        # imported here: the distributor (a Trac edge) imports the
+        # listeners, which import the delivery service, which imports
+        # this package
         from tracnotify.distributor import OutboxDistributor
         return OutboxDistributor(self.env).resolvers
 
@@ -336,7 +354,6 @@ class RecipientResolver:
         username = recipient.sid if recipient.sid and \
             recipient.authenticated else 'anonymous'
         resource = ('ticket', event.ticket_id)
-        from trac.resource import Resource
         perm = PermissionCache(self.env, username, Resource(*resource))
         allowed = 'TICKET_VIEW' in perm
         if not allowed:

@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
+from trac.db.api import DatabaseManager
+
 from tracnotify.event import TicketEvent
 
 PENDING = 'pending'
@@ -144,7 +146,6 @@ def claim_events(env, limit: int, lease_seconds: int = LEASE_SECONDS
 
 
 def _is_postgres(env) -> bool:
-    from trac.db.api import DatabaseManager
     return DatabaseManager(env).connection_uri.startswith('postgres')
 
 

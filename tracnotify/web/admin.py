@@ -25,6 +25,7 @@ from trac.wiki.formatter import format_to_html
 
 from tracnotify import outbox
 from tracnotify.config import load_config
+from tracnotify.delivery.service import DeliveryService
 from tracnotify.delivery.testmail import make_transport, send_test
 from tracnotify.delivery.transports.options import load_transport_options
 from tracnotify.i18n.domain import _
@@ -208,7 +209,6 @@ class NotifyAdminPanel(Component):
         self.log.info('tracnotify: %s %s by %s', action, ids, req.authname)
 
     def _wake(self) -> None:
-        from tracnotify.delivery.service import DeliveryService
         try:
             DeliveryService(self.env).wake()
         except Exception as e:

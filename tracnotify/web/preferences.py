@@ -12,6 +12,7 @@ Trac renders child panels before the parent panel, so on a POST the choices
 are stored here first, then Trac's panel stores its rules and redirects.
 """
 
+from pkg_resources import resource_filename
 from trac.core import Component, implements
 from trac.prefs.api import IPreferencePanelProvider
 from trac.util.translation import domain_functions, functions
@@ -80,7 +81,6 @@ class TicketMailPreferences(Component):
         return []
 
     def get_templates_dirs(self):
-        from pkg_resources import resource_filename
         return [resource_filename('tracnotify', 'templates/web')]
 
     # Internal methods

@@ -17,6 +17,7 @@ from typing import List, Tuple
 from trac.core import Component, implements
 from trac.notification.api import INotificationSubscriber, NotificationSystem
 from trac.notification.model import Subscription
+from trac.resource import Resource
 from trac.util.html import tag
 from trac.web.api import HTTPBadRequest, IRequestFilter, IRequestHandler
 from trac.web.chrome import add_ctxtnav, add_notice
@@ -135,7 +136,6 @@ class TicketWatchModule(Component):
         ticket_id = int(req.args.get('id'))
         if req.method != 'POST':
             req.redirect(req.href.ticket(ticket_id))
-        from trac.resource import Resource
         req.perm(Resource(REALM, ticket_id)).require('TICKET_VIEW')
         if not req.is_authenticated:
             raise HTTPBadRequest(_('Log in to watch tickets.'))
