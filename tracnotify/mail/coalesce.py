@@ -72,7 +72,7 @@ from tracnotify.mail.pipeline import (
     sender_name,
 )
 from tracnotify.mail.suppression import with_unsubscribe_links
-from tracnotify.outbox import NewMessage
+from tracnotify.outbox import EventRow, NewMessage
 
 BATCH_KIND = 'batchmodify'          # Trac's category for batch modify mail
 HOLD = 'tracnotify-batch-hold'      # lease owner of events held for a batch
@@ -80,7 +80,7 @@ US = 1000000
 
 
 class Claimed(NamedTuple):
-    """An event the worker owns: ``(id, attempts, payload)`` parsed."""
+    """An event the worker owns: an :class:`EventRow`, parsed."""
 
     id: int
     attempts: int
@@ -93,19 +93,28 @@ def joins_batches(event: TicketEvent) -> bool:
         and bool(event.author)
 
 
+class Sibling(NamedTuple):
+    """A pending event that may join a batch: ``(id, event)``."""
+
+    id: int
+    event: TicketEvent
+
+
 def group_events(events: Sequence[Tuple[int, TicketEvent]], window_us: int
-                 ) -> List[List[Tuple[int, TicketEvent]]]:
+                 ) -> List[List[Sibling]]:
     """*events* ``(id, event)`` in groups: per author, by change time, each
     group spanning at most *window_us* from its first change."""
-    by_author: Dict[str, List[Tuple[int, TicketEvent]]] = {}
+    by_author: Dict[str, List[Sibling]] = {}
     for item in events:
-        by_author.setdefault(item[1].author, []).append(item)
+        sibling = Sibling(*item)
+        by_author.setdefault(sibling.event.author, []).append(sibling)
     groups = []
     for items in by_author.values():
-        items.sort(key=lambda i: (i[1].time, i[0]))
-        current: List[Tuple[int, TicketEvent]] = []
+        items.sort(key=lambda s: (s.event.time, s.id))
+        current: List[Sibling] = []
         for item in items:
-            if current and item[1].time > current[0][1].time + window_us:
+            if current and \
+                    item.event.time > current[0].event.time + window_us:
                 groups.append(current)
                 current = []
             current.append(item)
@@ -113,8 +122,8 @@ def group_events(events: Sequence[Tuple[int, TicketEvent]], window_us: int
     return groups
 
 
-def is_batch(group: Sequence[Tuple[int, TicketEvent]]) -> bool:
-    return len({e.ticket_id for _i, e in group}) > 1
+def is_batch(group: Sequence[Sibling]) -> bool:
+    return len({s.event.ticket_id for s in group}) > 1
 
 
 class Coalescer:
@@ -127,24 +136,24 @@ class Coalescer:
         self.window_us = config.batch_window * US
         self.now_us = now_us if now_us is not None else outbox.now_us()
 
-    def split(self, claimed: Sequence[tuple]
-              ) -> Tuple[List[tuple], List[List[Claimed]]]:
-        """``(singles, batches)`` of *claimed* ``(id, attempts, payload)``
-        rows: singles as given, batches as lists of :class:`Claimed`.
-        Events of batches still open are held (no longer ours)."""
+    def split(self, claimed: Sequence[EventRow]
+              ) -> Tuple[List[EventRow], List[List[Claimed]]]:
+        """``(singles, batches)`` of *claimed* rows: singles as given,
+        batches as lists of :class:`Claimed`.  Events of batches still
+        open are held (no longer ours)."""
         if self.window_us <= 0:
             return list(claimed), []
         ours: Dict[int, Claimed] = {}
-        rows = {row[0]: row for row in claimed}
+        rows = {row.id: row for row in claimed}
         singles = []
         for row in claimed:
             try:
-                event = TicketEvent.from_json(row[2])
+                event = TicketEvent.from_json(row.payload)
             except Exception:
                 singles.append(row)      # the normal path reports it
                 continue
             if joins_batches(event):
-                ours[row[0]] = Claimed(row[0], row[1], event)
+                ours[row.id] = Claimed(row.id, row.attempts, event)
             else:
                 singles.append(row)
         if not ours:
@@ -155,13 +164,13 @@ class Coalescer:
         batches = []
         hold: Dict[int, int] = {}
         for group in group_events(sorted(siblings.items()), self.window_us):
-            mine = [i for i, _e in group if i in ours]
+            mine = [s.id for s in group if s.id in ours]
             if not mine:
                 continue
             if not is_batch(group):
                 singles.extend(rows[i] for i in mine)
                 continue
-            closes = group[0][1].time + self.window_us
+            closes = group[0].event.time + self.window_us
             if self.now_us <= closes:
                 for i in mine:
                     hold[i] = closes + 1
@@ -200,8 +209,9 @@ class Coalescer:
     def _claim_rest(self, group, ours: Dict[int, Claimed]
                     ) -> Optional[List[Claimed]]:
         """All of *group* as ours, or None when someone else holds part."""
-        rest = [i for i, _e in group if i not in ours]
-        got: Dict[int, Claimed] = {i: ours[i] for i, _e in group if i in ours}
+        rest = [s.id for s in group if s.id not in ours]
+        got: Dict[int, Claimed] = {s.id: ours[s.id] for s in group
+                                   if s.id in ours}
         if rest:
             token = outbox.new_token()
             until = self.now_us + self.config.lease_seconds * US
@@ -221,7 +231,7 @@ class Coalescer:
                 self._hold({i: self.now_us + US for i in got
                             if i not in ours})
                 return None
-        return [got[i] for i, _e in group]
+        return [got[s.id] for s in group]
 
     def _hold(self, until: Dict[int, int]) -> None:
         if not until:

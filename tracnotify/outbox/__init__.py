@@ -14,7 +14,7 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, NamedTuple, Optional
 
 from trac.db.api import DatabaseManager
 
@@ -131,18 +131,26 @@ def _plain_sqlite_cursor(db) -> Optional[sqlite3.Cursor]:
     return None
 
 
+class EventRow(NamedTuple):
+    """A claimed event row: ``(id, attempts, payload)``."""
+
+    id: int
+    attempts: int
+    payload: str                 # TicketEvent.to_json()
+
+
 def claim_events(env, limit: int, lease_seconds: int = LEASE_SECONDS
-                 ) -> List[tuple]:
-    """Lease up to *limit* pending events: ``[(id, attempts, payload)]``."""
+                 ) -> List[EventRow]:
+    """Lease up to *limit* pending events."""
     now = now_us()
     token = _claim(env, 'tracnotify_event',
                    'state=%s AND (lease_until IS NULL OR lease_until<%s)',
                    [PENDING, now], 'id', limit, lease_seconds, now)
     if not token:
         return []
-    return env.db_query("""
+    return [EventRow(*row) for row in env.db_query("""
         SELECT id, attempts, payload FROM tracnotify_event
-        WHERE lease_owner=%s ORDER BY id""", (token,))
+        WHERE lease_owner=%s ORDER BY id""", (token,))]
 
 
 def _is_postgres(env) -> bool:
