@@ -1,10 +1,12 @@
-"""Looking after the outbox by hand: list, retry, delete, purge.
+"""Looking after the outbox by hand: list, retry, delete, purge, and the
+history of sent mail.
 
 Plain functions over Trac's DB API, shared by the admin panel and the
 ``trac-admin ENV notify ...`` commands.  Delivery itself stays in
 :mod:`tracnotify.outbox`.
 """
 
+import re
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
 
@@ -18,6 +20,9 @@ FILTERS = {
     'dead': ('state=%s', (outbox.DEAD,)),
 }
 DAY_US = 24 * 3600 * 1000000
+#: how long sent mail is kept by ``notify purge`` without an argument, and
+#: so how far back the sent-mail history looks
+DEFAULT_PURGE_DAYS = 30
 
 
 @dataclass
@@ -133,3 +138,59 @@ def purge_sent(env, older_than_days: int,
             """, (outbox.DONE, cutoff))
         events = cursor.rowcount
     return messages, events
+
+
+@dataclass
+class SentMessage:
+    """One delivered message, as the sent-mail history shows it."""
+
+    id: int
+    ticket: int
+    recipient: str
+    reason: Optional[str]
+    subject: str
+    msgid: str
+    sent_at: int
+
+
+def _sent_where(db, query: str, since_us: int) -> Tuple[str, list]:
+    """WHERE clause of the history: sent since *since_us*, and matching
+    every word of *query* in the recipient, subject or Message-ID (a word
+    like ``#12`` or ``12`` also matches ticket 12)."""
+    where = ['state=%s', 'sent_at>=%s']
+    args: list = [outbox.SENT, int(since_us)]
+    for word in (query or '').split()[:10]:
+        like = '%' + db.like_escape(word) + '%'
+        alternatives = ['recipient ' + db.like(), 'subject ' + db.like(),
+                        'msgid ' + db.like()]
+        args += [like, like, like]
+        number = re.match(r'^#?(\d{1,9})$', word)
+        if number:
+            alternatives.append('ticket=%s')
+            args.append(int(number.group(1)))
+        where.append('(%s)' % ' OR '.join(alternatives))
+    return ' AND '.join(where), args
+
+
+def count_sent(env, query: str = '', since_us: int = 0) -> int:
+    """How many sent messages the history holds for *query*."""
+    with env.db_query as db:
+        where, args = _sent_where(db, query, since_us)
+        for n, in db('SELECT COUNT(*) FROM tracnotify_message WHERE ' +
+                     where, args):
+            return n
+    return 0
+
+
+def list_sent(env, query: str = '', since_us: int = 0, offset: int = 0,
+              limit: int = 50) -> List[SentMessage]:
+    """One page of the sent-mail history, newest first: who got what,
+    when, with which Message-ID."""
+    with env.db_query as db:
+        where, args = _sent_where(db, query, since_us)
+        rows = db("""SELECT id, ticket, recipient, reason, subject, msgid,
+                            sent_at
+                     FROM tracnotify_message WHERE """ + where + """
+                     ORDER BY sent_at DESC, id DESC LIMIT %s OFFSET %s""",
+                  args + [int(limit), int(offset)])
+    return [SentMessage(*row) for row in rows]

@@ -9,7 +9,7 @@ needs ``TRAC_ADMIN``; every POST must carry Trac's form token.
 from pkg_resources import resource_filename
 from trac.admin.api import IAdminPanelProvider
 from trac.core import Component, implements
-from trac.util.datefmt import format_datetime, from_utimestamp
+from trac.util.datefmt import datetime_now, format_datetime, from_utimestamp
 from trac.util.presentation import Paginator
 from trac.util.text import exception_to_unicode
 from trac.web.api import HTTPBadRequest
@@ -17,6 +17,7 @@ from trac.web.chrome import (
     ITemplateProvider,
     add_link,
     add_notice,
+    add_script,
     add_stylesheet,
     add_warning,
     web_context,
@@ -36,6 +37,8 @@ from tracnotify.web import settings_form as admin_settings
 CATEGORY = 'notification'
 PER_PAGE = 25
 PANELS = ('settings', 'status', 'queue', 'test')
+#: the Mail Queue filter that shows the sent-mail history
+SENT = 'sent'
 
 
 class NotifyAdminPanel(Component):
@@ -62,6 +65,9 @@ class NotifyAdminPanel(Component):
             raise HTTPBadRequest(_('Missing or invalid form token. '
                                    'Do you have cookies enabled?'))
         add_stylesheet(req, 'tracnotify/admin.css')
+        if page == 'settings':
+            add_script(req, 'common/js/folding.js')
+            add_script(req, 'tracnotify/settings.js')
         data = getattr(self, '_render_' + page)(req)
         data['panel'] = page
         return 'tracnotify_admin_%s.html' % page, data, \
@@ -136,9 +142,28 @@ class NotifyAdminPanel(Component):
             'chart': chart, 'labels': labels,
             'hour_label': lambda bar: self._time(req, bar.hour.start,
                                                  '%Y-%m-%d %H:%M'),
+            'tz': self._tz_name(req), 'tz_axis': self._tz_offset(req),
             'totals': {'sent': sum(c.sent for c in counts),
                        'failed': sum(c.failed for c in counts)},
         }
+
+    @staticmethod
+    def _tz_offset(req) -> str:
+        """The UTC offset of the page's times now: ``UTC``, ``UTC+01:00``."""
+        offset = datetime_now(req.tz).strftime('%z')
+        if not offset or offset in ('+0000', '-0000'):
+            return 'UTC'
+        return 'UTC%s:%s' % (offset[:3], offset[3:])
+
+    @classmethod
+    def _tz_name(cls, req) -> str:
+        """The time zone of the page's times, e.g. ``Europe/Berlin
+        (UTC+01:00)`` or ``UTC``."""
+        offset = cls._tz_offset(req)
+        name = getattr(req.tz, 'zone', None) or \
+            datetime_now(req.tz).tzname() or offset
+        return name if name in ('UTC', offset) else \
+            '%s (%s)' % (name, offset)
 
     @staticmethod
     def _time(req, us, fmt='%Y-%m-%d %H:%M:%S') -> str:
@@ -150,29 +175,52 @@ class NotifyAdminPanel(Component):
 
     def _render_queue(self, req) -> dict:
         status = req.args.get('status', 'all')
-        if status not in queue_admin.FILTERS:
+        if status not in queue_admin.FILTERS and status != SENT:
             status = 'all'
         page = req.args.getint('page', 1, min=1)
         if req.method == 'POST':
             self._queue_action(req)
             req.redirect(req.href.admin(CATEGORY, 'queue', status=status,
                                         page=page))
-        total = queue_admin.count_queue(self.env, status)
+        query = req.args.get('q', '').strip()[:200]
+        since = outbox.now_us() - \
+            queue_admin.DEFAULT_PURGE_DAYS * queue_admin.DAY_US
+        if status == SENT:
+            total = queue_admin.count_sent(self.env, query, since)
+        else:
+            total = queue_admin.count_queue(self.env, status)
         pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
         page = min(page, pages)
-        rows = queue_admin.list_queue(self.env, status,
-                                      (page - 1) * PER_PAGE, PER_PAGE)
+        if status == SENT:
+            rows = queue_admin.list_sent(self.env, query, since,
+                                         (page - 1) * PER_PAGE, PER_PAGE)
+        else:
+            rows = queue_admin.list_queue(self.env, status,
+                                          (page - 1) * PER_PAGE, PER_PAGE)
         paginator = Paginator(rows, page - 1, PER_PAGE, total)
-        self._page_links(req, paginator, status)
+        self._page_links(req, paginator, status, query)
+        filters = [(key, label, queue_admin.count_queue(self.env, key))
+                   for key, label in (('all', _('All unsent')),
+                                      ('pending', _('Pending')),
+                                      ('retrying', _('Retrying')),
+                                      ('dead', _('Dead')))]
+        filters.append((SENT, _('Sent, last %(days)d days',
+                                days=queue_admin.DEFAULT_PURGE_DAYS),
+                        queue_admin.count_sent(self.env, '', since)))
+        if status == SENT:
+            return {
+                'status': status, 'paginator': paginator, 'query': query,
+                'filters': filters, 'total': total,
+                'days': queue_admin.DEFAULT_PURGE_DAYS,
+                'tz': self._tz_name(req),
+                'sent': [{'m': m, 'when': self._time(req, m.sent_at)}
+                         for m in rows],
+            }
         return {
             'status': status, 'paginator': paginator,
             'state_labels': {'pending': _('pending'),
                              'retrying': _('retrying'), 'dead': _('dead')},
-            'filters': [(key, label, queue_admin.count_queue(self.env, key))
-                        for key, label in (('all', _('All')),
-                                           ('pending', _('Pending')),
-                                           ('retrying', _('Retrying')),
-                                           ('dead', _('Dead')))],
+            'filters': filters,
             'messages': [{'m': m, 'next': self._time(req, m.next_attempt)
                           if m.status != 'dead' else '',
                           'updated': self._time(req, m.updated)}
@@ -215,25 +263,22 @@ class NotifyAdminPanel(Component):
             self.log.warning('tracnotify: cannot wake delivery: %s',
                              exception_to_unicode(e))
 
-    def _page_links(self, req, paginator, status) -> None:
+    def _page_links(self, req, paginator, status, query='') -> None:
         page = paginator.page + 1
+
+        def href(p):
+            return req.href.admin(CATEGORY, 'queue', status=status,
+                                  q=query or None, page=p)
         paginator.shown_pages = [
-            {'href': req.href.admin(CATEGORY, 'queue', status=status, page=p),
-             'class': None, 'string': str(p),
+            {'href': href(p), 'class': None, 'string': str(p),
              'title': _('Page %(num)d', num=p)}
             for p in paginator.get_shown_pages(21)]
         paginator.current_page = {'href': None, 'class': 'current',
                                   'string': str(page), 'title': None}
         if paginator.has_next_page:
-            add_link(req, 'next', req.href.admin(CATEGORY, 'queue',
-                                                 status=status,
-                                                 page=page + 1),
-                     _('Next Page'))
+            add_link(req, 'next', href(page + 1), _('Next Page'))
         if paginator.has_previous_page:
-            add_link(req, 'prev', req.href.admin(CATEGORY, 'queue',
-                                                 status=status,
-                                                 page=page - 1),
-                     _('Previous Page'))
+            add_link(req, 'prev', href(page - 1), _('Previous Page'))
 
     # Test mail
 
