@@ -59,13 +59,13 @@ class NotifyCommands(Component):
                nothing unless a message failed (for cron).""",
                None, self._do_send)
         yield ('notify test', '<address>',
-               'Send a test mail to <address> now and report the outcome',
+               'Send a test mail to <address> now, report the outcome',
                None, self._do_test)
         yield ('notify retry', '<id|all>',
-               'Make a retrying or dead message (or all of them) due now',
+               'Make retrying or dead messages (or all) due now',
                None, self._do_retry)
         yield ('notify purge', '[--sent-older-than DAYS]',
-               """Delete sent messages older than DAYS days (default %d)
+               """Delete sent mail older than DAYS days (default %d)
 
                Processed ticket changes of that age that have no message
                left are deleted too.""" % DEFAULT_PURGE_DAYS,
