@@ -58,15 +58,35 @@ def saved_ini(env) -> Configuration:
     return Configuration(env.config.filename)
 
 
+FIXTURE_LEASE = 'test-fixture-lease'
+
+
+def mark_sent(env, ids):
+    """Lease *ids* to this test, then record them as sent."""
+    env.db_transaction.executemany(
+        'UPDATE tracnotify_message SET lease_owner=%s WHERE id=%s',
+        [(FIXTURE_LEASE, i) for i in ids])
+    outbox.mark_sent(env, ids, FIXTURE_LEASE)
+
+
 def add_messages(env, n, state=outbox.PENDING, attempts=0, error=None):
     """Put *n* messages in the outbox; returns the ids of all messages."""
     before = {row[0] for row in env.db_query(
         'SELECT id FROM tracnotify_message')}
-    outbox.complete_event(env, 0, [NewMessage(
+    with env.db_transaction as db:
+        cursor = db.cursor()
+        cursor.execute("""
+            INSERT INTO tracnotify_event (created, kind, ticket, author,
+                payload, state, attempts, lease_owner)
+            VALUES (0, 'ticket_changed', 1, 'x', '{}', %s, 0, %s)""",
+                       (outbox.PENDING, FIXTURE_LEASE))
+        event_id = db.get_last_id(cursor, 'tracnotify_event')
+    outbox.complete_event(env, event_id, [NewMessage(
         ticket=1, kind='ticket_changed', msgid='<m%d@x>' % i,
         sender='trac@example.org', recipient='user%d@example.net' % i,
         reason='cc', subject='Ticket #1 message %d' % i,
-        message='Subject: x\r\n\r\nbody\r\n') for i in range(n)])
+        message='Subject: x\r\n\r\nbody\r\n') for i in range(n)],
+        FIXTURE_LEASE)
     ids = [row[0] for row in env.db_query(
         'SELECT id FROM tracnotify_message ORDER BY id')]
     env.db_transaction.executemany("""
@@ -226,7 +246,7 @@ def test_status_shows_counts_last_error_chart_and_config_errors(env):
 
 def test_hourly_counts_bucket_sent_and_failed(env):
     ids = add_messages(env, 3)
-    outbox.mark_sent(env, ids[:2])
+    mark_sent(env, ids[:2])
     now = outbox.now_us()
     env.db_transaction("UPDATE tracnotify_message SET sent_at=%s WHERE id=%s",
                        (now - 5 * stats.HOUR_US, ids[0]))
@@ -280,7 +300,7 @@ def test_bulk_delete_and_retry(env):
 
 def test_purge_deletes_old_sent_messages(env):
     ids = add_messages(env, 3)
-    outbox.mark_sent(env, ids)
+    mark_sent(env, ids)
     env.db_transaction("UPDATE tracnotify_message SET sent_at=%s WHERE id=%s",
                        (outbox.now_us() - 40 * queue_admin.DAY_US, ids[0]))
     assert queue_admin.purge_sent(env, 30)[0] == 1

@@ -20,6 +20,7 @@ from tracnotify.config import load_config
 from tracnotify.delivery.deliverer import Deliverer, PassReport
 from tracnotify.event import CHANGED, TicketEvent
 from tracnotify.mail.coalesce import HOLD, Coalescer, group_events
+from tracnotify.outbox import clock
 
 USERS = (('alice', 'Alice A', 'alice@example.net'),
          ('bob', 'Bob Updater', 'bob@example.net'),
@@ -99,19 +100,21 @@ def test_batch_waits_for_its_window_then_goes_out_once(env_for, sink):
     assert {until for _owner, until in held} == {to_utimestamp(when) +
                                                  30 * 1000000 + 1}
     # the window closes: whoever claims any event of the batch gets it all
+    # (31 s later: the hold leases, on the database's clock, ran out)
     later = to_utimestamp(when) + 31 * 1000000
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(outbox, 'now_us', lambda: later)
-        claimed = outbox.claim_events(env, 1)
-        assert len(claimed) == 1
-        singles, batches = Coalescer(env, load_config(env)).split(claimed)
-        assert singles == [] and len(batches) == 1
-        assert sorted(c.event.ticket_id for c in batches[0]) == ids
-        deliverer = Deliverer(env)
-        report = PassReport()
-        deliverer._expand_batch(batches[0], report)
-        deliverer.send_due(report)
-        assert deliver(env).events == 0
+    env.db_transaction('UPDATE tracnotify_event SET lease_until=%s',
+                       (clock.db_now_us(env) - 1,))
+    claimed = outbox.claim_events(env, 1)
+    assert len(claimed) == 1
+    singles, batches = Coalescer(env, load_config(env),
+                                 now_us=later).split(claimed)
+    assert singles == [] and len(batches) == 1
+    assert sorted(c.event.ticket_id for c in batches[0]) == ids
+    deliverer = Deliverer(env)
+    report = PassReport()
+    deliverer._expand_batch(batches[0], claimed, report)
+    deliverer.send_due(report)
+    assert deliver(env).events == 0
     mails = by_recipient(sink.received)
     assert {r: len(m) for r, m in mails.items()} == {
         'alice@example.net': 1, 'bob@example.net': 1}

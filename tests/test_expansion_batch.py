@@ -75,10 +75,10 @@ def test_event_the_database_refuses_fails_alone(make_env, monkeypatch):
     (bad,), = env.db_query('SELECT MIN(id) FROM tracnotify_event')
     store = outbox.complete_event
 
-    def refuse(env, event_id, messages):
+    def refuse(env, event_id, messages, token):
         if event_id == bad:
             raise RuntimeError('the database refused it')
-        return store(env, event_id, messages)
+        return store(env, event_id, messages, token)
     monkeypatch.setattr(outbox, 'complete_event', refuse)
     report = PassReport()
     Deliverer(env).expand_events(report)

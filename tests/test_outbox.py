@@ -9,6 +9,7 @@ import pytest
 from tests.support.smtp_sink import SmtpSink, free_port
 from tests.support.tickets import change_ticket, create_ticket, deliver
 from tracnotify import outbox
+from tracnotify.outbox import clock
 
 RECIPIENTS = {'alice@example.org', 'carol@example.com', 'x@example.org'}
 
@@ -119,7 +120,7 @@ def test_expired_lease_makes_a_message_claimable_again(make_env):
     assert len(claimed) == 1
     assert outbox.claim_messages(env, 10) == [], 'leased to someone else'
     env.db_transaction("UPDATE tracnotify_message SET lease_until=%s",
-                       (outbox.now_us() - 1,))
+                       (clock.db_now_us(env) - 1,))
     again = outbox.claim_messages(env, 10)
     assert [m.id for m in again] == [m.id for m in claimed]
 
@@ -130,7 +131,7 @@ def test_expired_event_lease_is_reclaimable(make_env):
     first = outbox.claim_events(env, 10)
     assert len(first) == 1 and outbox.claim_events(env, 10) == []
     env.db_transaction("UPDATE tracnotify_event SET lease_until=%s",
-                       (outbox.now_us() - 1,))
+                       (clock.db_now_us(env) - 1,))
     assert [e[0] for e in outbox.claim_events(env, 10)] == [first[0][0]]
 
 

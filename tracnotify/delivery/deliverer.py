@@ -6,9 +6,12 @@ what ``trac-admin ENV notify send``, the standalone worker
 (:mod:`tracnotify.delivery.service`) all run.
 """
 
+import itertools
+import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, TypeVar
 
 from trac.util.text import exception_to_unicode
 
@@ -17,6 +20,26 @@ from tracnotify.config import NotifyConfig, load_config
 from tracnotify.delivery.throttle import Throttle
 from tracnotify.delivery.transports import Transport, create_transport
 from tracnotify.event import TicketEvent
+from tracnotify.outbox.keeper import LeaseKeeper
+
+T = TypeVar('T')
+
+#: pauses between attempts to record a result while the database is away
+RETRY_PAUSES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+#: how long a result waits in memory for the database (then the lease runs
+#: out and the rows are claimed again: no loss, possibly a repeat)
+RECORD_PATIENCE = 3600
+STOPPING_PATIENCE = 30
+
+
+@dataclass
+class Built:
+    """What expanding one change (or one batch of changes) gave, before it
+    is stored: ``events`` ``[(event_id, attempts, messages)]``."""
+
+    events: list
+    items: list
+    tokens: Optional[object]        # a TokenBatch, or None
 
 
 @dataclass
@@ -58,94 +81,181 @@ class Deliverer:
         """Turn recorded events into messages (and digest items); changes
         of a batch become one mail per recipient (``coalesce.py``).  The
         messages of all the events claimed together are stored in one
-        transaction (see :meth:`_store`)."""
+        transaction (see :meth:`_store`).
+
+        The claim's lease is renewed while its events are expanded; an
+        event whose lease was lost anyway (another worker has it) is
+        skipped, and its result dropped."""
         from tracnotify.mail.coalesce import Coalescer
         from tracnotify.mail.pipeline import build_messages
-        from tracnotify.mail.suppression import TokenBatch
-        while True:
-            claimed = outbox.claim_events(self.env, limit,
-                                          self.config.lease_seconds)
-            if not claimed:
-                return
-            claimed, batches = Coalescer(self.env, self.config).split(claimed)
-            for batch in batches:
-                self._expand_batch(batch, report)
-            built = []
-            for event_id, attempts, payload in claimed:
-                try:
-                    event = TicketEvent.from_json(payload)
-                    items: list = []
-                    tokens = TokenBatch()
-                    messages = build_messages(self.env, self.config, event,
-                                              items, tokens)
-                    built.append((event_id, attempts, messages, items,
-                                  tokens))
-                except Exception as e:
-                    self._event_failed(event_id, attempts, e, report)
-            self._store(built, report)
-
-    def _store(self, built: list, report: PassReport) -> None:
-        """Messages, digest items and unsubscribe tokens of the events
-        built: all in one transaction, or (when that fails) event by
-        event, so that one event the database refuses fails alone."""
-        from tracnotify.mail.digest import queue_items
-        from tracnotify.mail.suppression import purge_if_due
-
-        def store(event_id, messages, items, tokens) -> int:
-            tokens.store(self.env)
-            count = outbox.complete_event(self.env, event_id, messages)
-            queue_items(self.env, items)
-            return count
-
-        if not built:
-            return
-        try:
-            with self.env.db_transaction:
-                count = sum(store(event_id, messages, items, tokens)
-                            for event_id, _a, messages, items, tokens
-                            in built)
-            report.messages_built += count
-            report.events += len(built)
-        except Exception as e:  # rolled back: nothing of it was stored
-            if len(built) == 1:
-                self._event_failed(built[0][0], built[0][1], e, report)
-            else:
-                for one in built:
-                    self._store([one], report)
+        from tracnotify.mail.suppression import TokenBatch, purge_if_due
+        with LeaseKeeper(self.env, self._threads_allowed()) as keeper:
+            while True:
+                claim = outbox.claim_events(self.env, limit,
+                                            self.config.lease_seconds)
+                if not claim:
+                    break
+                keeper.watch(claim)
+                singles, batches = Coalescer(self.env,
+                                             self.config).split(claim)
+                for batch in batches:
+                    if self._still_ours(claim, [c.id for c in batch]):
+                        self._expand_batch(batch, claim, report)
+                built = []
+                for event_id, attempts, payload in singles:
+                    if not self._still_ours(claim, [event_id]):
+                        continue
+                    try:
+                        event = TicketEvent.from_json(payload)
+                        items: list = []
+                        tokens = TokenBatch()
+                        messages = build_messages(self.env, self.config,
+                                                  event, items, tokens)
+                    except Exception as e:
+                        self._failed(claim, [(event_id, attempts)], e,
+                                     'event %s' % event_id, report)
+                        continue
+                    built.append(Built([(event_id, attempts, messages)],
+                                       items, tokens))
+                self._store(claim, built, report)
+                keeper.watch(None)
         purge_if_due(self.env)
 
-    def _event_failed(self, event_id: int, attempts: int, e: Exception,
+    def _expand_batch(self, batch, claim: outbox.Claim,
                       report: PassReport) -> None:
-        error = exception_to_unicode(e, traceback=True)
-        self.log.error('tracnotify: cannot build mail for event %s: %s',
-                       event_id, error)
-        report.errors.append(exception_to_unicode(e))
-        outbox.fail_event(self.env, event_id, attempts, error,
-                          self.config.max_attempts)
-
-    def _expand_batch(self, batch, report: PassReport) -> None:
         """One batch of changes (``coalesce.py``): its messages and digest
         items stored, and all its events done, in one transaction."""
         from tracnotify.mail.coalesce import build_batch_messages
-        from tracnotify.mail.digest import queue_items
         try:
             messages, items = build_batch_messages(
                 self.env, self.config, [c.event for c in batch])
-            with self.env.db_transaction:
-                report.messages_built += outbox.complete_event(
-                    self.env, batch[0].id, messages)
-                for claimed in batch[1:]:
-                    outbox.complete_event(self.env, claimed.id, [])
-                queue_items(self.env, items)
-            report.events += len(batch)
         except Exception as e:
-            error = exception_to_unicode(e, traceback=True)
-            self.log.error('tracnotify: cannot build mail for the batch of '
-                           'events %s: %s', [c.id for c in batch], error)
-            report.errors.append(exception_to_unicode(e))
-            for claimed in batch:
-                outbox.fail_event(self.env, claimed.id, claimed.attempts,
-                                  error, self.config.max_attempts)
+            self._failed(claim, [(c.id, c.attempts) for c in batch], e,
+                         'the batch of events %s' % [c.id for c in batch],
+                         report)
+            return
+        self._store(claim, [Built(
+            [(batch[0].id, batch[0].attempts, messages)] +
+            [(c.id, c.attempts, []) for c in batch[1:]], items, None)],
+            report)
+
+    def _still_ours(self, claim: outbox.Claim, ids: List[int]) -> bool:
+        """Whether the lease of *ids* is still ours (renewed if due)."""
+        if set(ids) <= claim.keep(self.env):
+            return True
+        self.log.warning('tracnotify: lease lost on events %s: skipped '
+                         '(another worker expands them)', ids)
+        return False
+
+    def _store(self, claim: outbox.Claim, built: List['Built'],
+               report: PassReport) -> None:
+        """Messages, digest items and unsubscribe tokens of the events
+        *built*: all in one transaction fenced by the claim's lease, or
+        (when that fails) one by one, so that an event the database
+        refuses, or whose lease was lost, fails or is dropped alone.
+        While the database is unreachable the results wait in memory."""
+        from tracnotify.mail.digest import queue_items
+        if not built:
+            return
+
+        def store() -> int:
+            count = 0
+            with self.env.db_transaction:
+                for one in built:
+                    if one.tokens is not None:
+                        one.tokens.store(self.env)
+                    for event_id, _attempts, messages in one.events:
+                        count += outbox.complete_event(
+                            self.env, event_id, messages, claim.token)
+                    queue_items(self.env, one.items)
+            return count
+        events = [e for one in built for e in one.events]
+        what = 'the messages of events %s' % [e[0] for e in events]
+        try:
+            count = self._patiently(store, what)
+        except Exception as e:  # rolled back: nothing of it was stored
+            if self._unreachable(e):
+                raise       # gave up waiting: the lease runs out, no loss
+            if len(built) > 1:
+                for one in built:
+                    self._store(claim, [one], report)
+            elif isinstance(e, outbox.LeaseLost):
+                self.log.warning('tracnotify: %s dropped: %s (another '
+                                 'worker expands them)', what, e)
+            else:
+                self._failed(claim, [(e[0], e[1]) for e in events], e, what,
+                             report)
+            return
+        report.messages_built += count
+        report.events += len(events)
+
+    def _failed(self, claim: outbox.Claim, events: list, e: Exception,
+                what: str, report: PassReport) -> None:
+        """Record that *events* ``[(id, attempts)]`` could not be expanded
+        (fenced: only those still ours)."""
+        error = exception_to_unicode(e, traceback=True)
+        self.log.error('tracnotify: cannot build mail for %s: %s', what,
+                       error)
+        report.errors.append(exception_to_unicode(e))
+        for event_id, attempts in events:
+            if not outbox.fail_event(self.env, event_id, attempts, error,
+                                     self.config.max_attempts, claim.token):
+                self.log.warning('tracnotify: lease lost on event %s: its '
+                                 'failure is not recorded', event_id)
+
+    # Waiting for the database
+
+    def _unreachable(self, e: BaseException) -> bool:
+        """Whether *e* says the database is (for now) unreachable or busy,
+        rather than that the statement is wrong."""
+        from trac.db.pool import TimeoutError as PoolTimeout
+        if isinstance(e, PoolTimeout):
+            return True
+        exc = self.env.db_exc
+        if isinstance(e, getattr(exc, 'InterfaceError', ())):
+            return True
+        if not isinstance(e, getattr(exc, 'OperationalError', ())):
+            return False
+        if isinstance(e, sqlite3.OperationalError):
+            text = str(e).lower()       # not "no such column"
+            return 'locked' in text or 'busy' in text
+        return True
+
+    def _patiently(self, action: Callable[[], T], what: str,
+                   stop: Optional[threading.Event] = None) -> T:
+        """``action()``, run again while the database is unreachable (a
+        restart, a dropped connection): a result is not lost because the
+        database could not take it at once.  Gives up (raises) after
+        ``RECORD_PATIENCE`` seconds, or ``STOPPING_PATIENCE`` once *stop* is
+        set."""
+        started = time.monotonic()
+        for attempt in itertools.count():
+            try:
+                result = action()
+            except Exception as e:
+                if not self._unreachable(e):
+                    raise
+                waited = time.monotonic() - started
+                patience = STOPPING_PATIENCE if stop is not None and \
+                    stop.is_set() else RECORD_PATIENCE
+                if waited > patience:
+                    self.log.error('tracnotify: the database is still '
+                                   'unreachable after %d s: %s not '
+                                   'recorded', waited, what)
+                    raise
+                if attempt == 0:
+                    self.log.warning('tracnotify: the database is '
+                                     'unreachable (%s): %s kept, recorded '
+                                     'when it is back',
+                                     exception_to_unicode(e), what)
+                time.sleep(RETRY_PAUSES[min(attempt,
+                                            len(RETRY_PAUSES) - 1)])
+                continue
+            if attempt:
+                self.log.info('tracnotify: %s recorded after %.1f s', what,
+                              time.monotonic() - started)
+            return result
+        raise AssertionError('not reached')
 
     def run_digests(self, report: PassReport, now=None) -> None:
         """Queue the daily digests that are due (``digest.py``)."""
@@ -187,38 +297,66 @@ class Deliverer:
         from trac.db.api import DatabaseManager
         return DatabaseManager(self.env).connection_uri.endswith(':memory:')
 
+    def _threads_allowed(self) -> bool:
+        """Whether a lease keeper may use the database from a thread."""
+        return not self._in_memory_db()
+
     def _send_loop(self, transport: Transport, report: PassReport,
                    progress, stop: threading.Event,
                    throttle: Throttle) -> None:
         try:
-            while not stop.is_set():
-                allowed = throttle.take(self.config.batch_size)
-                if not allowed:
-                    return
-                batch = outbox.claim_messages(self.env, allowed,
-                                              self.config.lease_seconds)
-                if not batch:
-                    return
-                results = transport.send(batch)
-                self._record(batch, results, report)
-                if progress:
-                    progress(report)
-                if not any(r.ok or r.permanent for r in results):
-                    return  # server unreachable: stop hammering it
+            with LeaseKeeper(self.env, self._threads_allowed()) as keeper:
+                while not stop.is_set():
+                    allowed = throttle.take(self.config.batch_size)
+                    if not allowed:
+                        return
+                    claim = outbox.claim_messages(self.env, allowed,
+                                                  self.config.lease_seconds)
+                    if not claim:
+                        return
+                    keeper.watch(claim)
+                    ours = claim.keep(self.env)
+                    batch = [m for m in claim if m.id in ours]
+                    results = transport.send(batch)
+                    self._record(claim, batch, results, report, stop)
+                    keeper.watch(None)
+                    if progress:
+                        progress(report)
+                    if batch and not any(r.ok or r.permanent
+                                         for r in results):
+                        return  # server unreachable: stop hammering it
         finally:
             transport.close()
 
-    def _record(self, batch, results, report: PassReport) -> None:
-        sent = [m.id for m, r in zip(batch, results) if r.ok]
-        outbox.mark_sent(self.env, sent)
+    def _record(self, claim: outbox.Claim, batch, results,
+                report: PassReport,
+                stop: Optional[threading.Event] = None) -> None:
+        """Record what the transport did, fenced by the claim's lease; the
+        results wait in memory while the database is unreachable."""
+        sent_ids = [m.id for m, r in zip(batch, results) if r.ok]
+        failed = [(m, r) for m, r in zip(batch, results) if not r.ok]
+
+        def record() -> tuple:
+            with self.env.db_transaction:
+                sent = outbox.mark_sent(self.env, sent_ids, claim.token)
+                states = [outbox.mark_failed(
+                    self.env, message, result.error, result.permanent,
+                    self.config.max_attempts, self.config.retry_delay,
+                    claim.token) for message, result in failed]
+            return sent, states
+        sent, states = self._patiently(
+            record, 'the results of %d messages' % len(batch), stop)
+        lost = sorted(set(sent_ids) - set(sent)) + \
+            [m.id for (m, _r), state in zip(failed, states) if state is None]
+        if lost:
+            self.log.warning('tracnotify: lease lost on messages %s: their '
+                             'results are dropped (another worker claimed '
+                             'them)', lost)
         with self._report_lock:
             report.sent += len(sent)
-        for message, result in zip(batch, results):
-            if result.ok:
+        for (message, result), state in zip(failed, states):
+            if state is None:
                 continue
-            state = outbox.mark_failed(
-                self.env, message, result.error, result.permanent,
-                self.config.max_attempts, self.config.retry_delay)
             with self._report_lock:
                 if state == outbox.DEAD:
                     report.dead += 1

@@ -72,7 +72,7 @@ from tracnotify.mail.pipeline import (
     sender_name,
 )
 from tracnotify.mail.suppression import with_unsubscribe_links
-from tracnotify.outbox import EventRow, NewMessage
+from tracnotify.outbox import EventRow, NewMessage, clock
 
 BATCH_KIND = 'batchmodify'          # Trac's category for batch modify mail
 HOLD = 'tracnotify-batch-hold'      # lease owner of events held for a batch
@@ -134,15 +134,25 @@ class Coalescer:
         self.env = env
         self.config = config
         self.window_us = config.batch_window * US
-        self.now_us = now_us if now_us is not None else outbox.now_us()
+        self._now_us = now_us
+        self.claim: Optional[outbox.Claim] = None
 
-    def split(self, claimed: Sequence[EventRow]
+    @property
+    def now_us(self) -> int:
+        """The database's now (or the time given), read once."""
+        if self._now_us is None:
+            self._now_us = clock.db_now_us(self.env)
+        return self._now_us
+
+    def split(self, claimed: outbox.Claim
               ) -> Tuple[List[EventRow], List[List[Claimed]]]:
-        """``(singles, batches)`` of *claimed* rows: singles as given,
+        """``(singles, batches)`` of the *claimed* rows: singles as given,
         batches as lists of :class:`Claimed`.  Events of batches still
-        open are held (no longer ours)."""
+        open are held (no longer ours); the other events of a batch are
+        leased under the claim's token too."""
         if self.window_us <= 0:
             return list(claimed), []
+        self.claim = claimed
         ours: Dict[int, Claimed] = {}
         rows = {row.id: row for row in claimed}
         singles = []
@@ -213,20 +223,24 @@ class Coalescer:
         got: Dict[int, Claimed] = {s.id: ours[s.id] for s in group
                                    if s.id in ours}
         if rest:
-            token = outbox.new_token()
-            until = self.now_us + self.config.lease_seconds * US
+            token = self.claim.token
+            now = clock.now_sql(self.env)
+            marks = ','.join(['%s'] * len(rest))
             with self.env.db_transaction as db:
                 db("""UPDATE tracnotify_event
-                      SET lease_owner=%%s, lease_until=%%s
-                      WHERE id IN (%s) AND state=%%s
-                      AND (lease_until IS NULL OR lease_until<%%s)""" %
-                   ','.join(['%s'] * len(rest)),
-                   [token, until] + rest + [outbox.PENDING, self.now_us])
+                      SET lease_owner=%s, lease_until={0} + %s
+                      WHERE id IN ({1}) AND state=%s
+                      AND (lease_until IS NULL OR lease_until<{0})"""
+                   .format(now, marks),
+                   [token, self.config.lease_seconds * US] + rest +
+                   [outbox.PENDING])
             for event_id, attempts, payload in self.env.db_query("""
                     SELECT id, attempts, payload FROM tracnotify_event
-                    WHERE lease_owner=%s""", (token,)):
+                    WHERE id IN ({}) AND lease_owner=%s""".format(marks),
+                    rest + [token]):
                 got[event_id] = Claimed(event_id, attempts,
                                         TicketEvent.from_json(payload))
+            self.claim.add(i for i in got if i not in ours)
             if len(got) < len(group):
                 self._hold({i: self.now_us + US for i in got
                             if i not in ours})
@@ -234,12 +248,15 @@ class Coalescer:
         return [got[s.id] for s in group]
 
     def _hold(self, until: Dict[int, int]) -> None:
+        """Put events of ours back under the hold lease (fenced: only rows
+        still leased under our claim's token)."""
         if not until:
             return
         self.env.db_transaction.executemany("""
             UPDATE tracnotify_event SET lease_owner=%s, lease_until=%s
-            WHERE id=%s AND state=%s""",
-            [(HOLD, t, i, outbox.PENDING) for i, t in until.items()])
+            WHERE id=%s AND state=%s AND lease_owner=%s""",
+            [(HOLD, t, i, outbox.PENDING, self.claim.token)
+             for i, t in until.items()])
 
 
 # Building the mail of a batch -------------------------------------------------

@@ -8,17 +8,24 @@ written by a single conditional ``UPDATE``), so any number of threads,
 processes and machines can share one queue without sending a row twice; a
 lease that ran out (a worker killed with ``kill -9``) makes the row
 claimable again.
+
+Leases are fenced: every state change of a claimed row is an ``UPDATE ...
+WHERE id=... AND lease_owner=<token>``, so a worker whose lease ran out
+(and whose rows another worker claimed) cannot record its result over the
+other's; it gets :class:`LeaseLost` or a "not recorded" answer, and drops
+its result.  Lease times are the database's (:mod:`tracnotify.outbox.clock`),
+never a worker's clock.
 """
 
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, NamedTuple, Optional
-
-from trac.db.api import DatabaseManager
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set
 
 from tracnotify.event import TicketEvent
+from tracnotify.outbox import clock
 
 PENDING = 'pending'
 SENT = 'sent'
@@ -29,6 +36,7 @@ FAILED = 'failed'    # event that could not be expanded
 LEASE_SECONDS = 300
 CLAIM_RACES = 5      # lost SELECT/UPDATE races before a claim gives up
 MAX_RETRY_DELAY = 6 * 3600
+US = 1000000
 
 _MESSAGE_COLUMNS = ('id', 'event_id', 'ticket', 'kind', 'msgid', 'sender',
                     'recipient', 'reason', 'subject', 'message', 'attempts')
@@ -131,6 +139,8 @@ def _plain_sqlite_cursor(db) -> Optional[sqlite3.Cursor]:
     return None
 
 
+# Claims and leases ----------------------------------------------------------
+
 class EventRow(NamedTuple):
     """A claimed event row: ``(id, attempts, payload)``."""
 
@@ -139,36 +149,129 @@ class EventRow(NamedTuple):
     payload: str                 # TicketEvent.to_json()
 
 
+class LeaseLost(Exception):
+    """The rows a result was for are no longer leased to this worker (its
+    lease ran out and another worker claimed them): the result is dropped."""
+
+    def __init__(self, table: str, ids: Iterable[int]) -> None:
+        self.table = table
+        self.ids = sorted(ids)
+        super().__init__('lease lost on %s %s' % (table, self.ids))
+
+
+class Claim(list):
+    """Rows leased under one token: a list of the claimed rows, with the
+    token (``lease_owner``) that every state change of them must show.
+
+    :meth:`keep` renews the lease once a quarter of it has passed and tells
+    which ids are still ours; it may be called from a
+    :class:`~tracnotify.outbox.keeper.LeaseKeeper` thread while the owner
+    works (a slow send, a long expansion).
+    """
+
+    def __init__(self, rows: Iterable, table: str, token: str,
+                 ids: Iterable[int], seconds: int, since: float) -> None:
+        super().__init__(rows)
+        self.table = table
+        self.token = token
+        self.seconds = seconds
+        self.ids = set(ids)
+        self.ours = frozenset(self.ids)
+        self._renewed = since          # time.monotonic() before the claim
+        self._lock = threading.Lock()
+
+    def add(self, ids: Iterable[int]) -> None:
+        """Rows leased later under the same token (a batch's other events)."""
+        ids = frozenset(ids)
+        with self._lock:
+            self.ids.update(ids)
+            self.ours = self.ours | ids
+
+    def wait_time(self) -> float:
+        """Seconds until a quarter of the lease has passed since its
+        renewal (0: renew now)."""
+        return max(0.0, self._renewed + self.seconds / 4.0 - time.monotonic())
+
+    def due(self) -> bool:
+        """Whether a quarter of the lease has passed since its renewal."""
+        return self.wait_time() <= 0
+
+    def keep(self, env, force: bool = False) -> frozenset:
+        """Renew the lease if due (or *force*); the ids still ours."""
+        with self._lock:
+            if not self.ids or not (force or self.due()):
+                return self.ours
+            started = time.monotonic()
+            ours = renew(env, self.table, self.token, self.ids, self.seconds)
+            self._renewed = started
+            lost = self.ours - ours
+            self.ours = frozenset(ours)
+        if lost:
+            env.log.warning('tracnotify: lease lost on %s %s (another worker '
+                            'claimed them after it ran out)', self.table,
+                            sorted(lost))
+        return self.ours
+
+
+def _chunks(ids: Iterable[int], size: int = 200) -> Iterator[List[int]]:
+    ids = sorted(ids)
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def renew(env, table: str, token: str, ids: Iterable[int],
+          seconds: int) -> Set[int]:
+    """Extend the lease of the rows of *ids* still leased under *token* by
+    *seconds* from the database's now; returns those ids."""
+    now = clock.now_sql(env)
+    ours: Set[int] = set()
+    with env.db_transaction as db:
+        for chunk in _chunks(ids):
+            marks = ','.join(['%s'] * len(chunk))
+            db("""UPDATE {} SET lease_until={} + %s
+                  WHERE id IN ({}) AND lease_owner=%s""".format(
+                table, now, marks), [seconds * US] + chunk + [token])
+            ours.update(row[0] for row in db(
+                'SELECT id FROM {} WHERE id IN ({}) AND lease_owner=%s'
+                .format(table, marks), chunk + [token]))
+    return ours
+
+
 def claim_events(env, limit: int, lease_seconds: int = LEASE_SECONDS
-                 ) -> List[EventRow]:
-    """Lease up to *limit* pending events."""
-    now = now_us()
+                 ) -> Claim:
+    """Lease up to *limit* pending events: a :class:`Claim` of
+    :class:`EventRow` (empty when nothing was claimable)."""
+    now = clock.now_sql(env)
+    since = time.monotonic()
     token = _claim(env, 'tracnotify_event',
-                   'state=%s AND (lease_until IS NULL OR lease_until<%s)',
-                   [PENDING, now], 'id', limit, lease_seconds, now)
-    if not token:
-        return []
-    return [EventRow(*row) for row in env.db_query("""
+                   'state=%s AND (lease_until IS NULL OR lease_until<{})'
+                   .format(now), [PENDING], 'id', limit, lease_seconds)
+    rows = [EventRow(*row) for row in env.db_query("""
         SELECT id, attempts, payload FROM tracnotify_event
-        WHERE lease_owner=%s ORDER BY id""", (token,))]
+        WHERE lease_owner=%s ORDER BY id""", (token,))] if token else []
+    return Claim(rows, 'tracnotify_event', token or '',
+                 [r[0] for r in rows], lease_seconds, since)
 
 
 def _is_postgres(env) -> bool:
-    return DatabaseManager(env).connection_uri.startswith('postgres')
+    return clock.scheme(env) == 'postgres'
 
 
 def _claim(env, table: str, where: str, params: list, order: str,
-           limit: int, lease_seconds: int, now: int) -> Optional[str]:
+           limit: int, lease_seconds: int) -> Optional[str]:
     """Lease up to *limit* rows of *table* matching *where*; returns the
     lease token, or None when nothing was claimable.
 
-    PostgreSQL skips rows that other workers are claiming at the same
-    moment (``FOR UPDATE SKIP LOCKED``); elsewhere the conditional
-    ``UPDATE`` re-checks the lease, so a row claimed by someone else between
-    our SELECT and UPDATE is simply not ours (and when all of them went to
-    others, we look again rather than report an empty queue).
+    The lease runs until the database's now plus *lease_seconds*, and
+    *where* compares with the database's now too: a worker's own clock
+    plays no part.  PostgreSQL skips rows that other workers are claiming
+    at the same moment (``FOR UPDATE SKIP LOCKED``); elsewhere the
+    conditional ``UPDATE`` re-checks the lease, so a row claimed by someone
+    else between our SELECT and UPDATE is simply not ours (and when all of
+    them went to others, we look again rather than report an empty queue).
     """
     lock = ' FOR UPDATE SKIP LOCKED' if _is_postgres(env) else ''
+    now = clock.now_sql(env)
     for _attempt in range(CLAIM_RACES):
         token = new_token()
         with env.db_transaction as db:
@@ -178,26 +281,34 @@ def _claim(env, table: str, where: str, params: list, order: str,
             if not ids:
                 return None
             cursor = db.cursor()
-            cursor.execute("""UPDATE {} SET lease_owner=%s, lease_until=%s
+            cursor.execute("""UPDATE {} SET lease_owner=%s,
+                                  lease_until={} + %s
                               WHERE id IN ({}) AND {}""".format(
-                table, ','.join(['%s'] * len(ids)), where),
-                [token, now + lease_seconds * 1000000] + ids + params)
+                table, now, ','.join(['%s'] * len(ids)), where),
+                [token, lease_seconds * US] + ids + params)
             if cursor.rowcount != 0:
                 return token
         # every candidate went to another worker in between: look again
     return None
 
 
+def _fenced(db, sql: str, params: list) -> bool:
+    """Run a conditional UPDATE; whether it changed a row."""
+    cursor = db.cursor()
+    cursor.execute(sql, params)
+    return cursor.rowcount > 0
+
+
 def add_messages(env, messages: Iterable[NewMessage],
                  event_id: Optional[int] = None,
                  created: Optional[int] = None) -> int:
-    """Queue *messages* (of the event *event_id*, if any), due now, in the
-    caller's transaction if there is one; returns how many.  *created*
-    (microseconds) defaults to now."""
+    """Queue *messages* (of the event *event_id*, if any), due now (on the
+    database's clock), in the caller's transaction if there is one;
+    returns how many.  *created* (microseconds) defaults to now."""
     now = now_us()
     rows = [(event_id, now if created is None else created, m.ticket, m.kind,
              m.msgid, m.sender, m.recipient, m.reason, m.subject, m.message,
-             PENDING, 0, now, now) for m in messages]
+             PENDING, 0, now) for m in messages]
     if rows:
         with env.db_transaction as db:
             db.executemany("""
@@ -205,66 +316,83 @@ def add_messages(env, messages: Iterable[NewMessage],
                     (event_id, created, ticket, kind, msgid, sender,
                      recipient, reason, subject, message, state, attempts,
                      next_attempt, updated)
-                VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
-                """, rows)
+                VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{},%s)
+                """.format(clock.now_sql(env)), rows)
     return len(rows)
 
 
-def complete_event(env, event_id: int, messages: Iterable[NewMessage]) -> int:
-    """Store the messages of an event and mark it done, atomically."""
+def complete_event(env, event_id: int, messages: Iterable[NewMessage],
+                   token: str) -> int:
+    """Store the messages of an event and mark it done, atomically, if the
+    event is still leased under *token*; raises :class:`LeaseLost` (and
+    stores nothing: the caller's transaction rolls back) otherwise."""
     with env.db_transaction as db:
-        count = add_messages(env, messages, event_id)
-        db("""UPDATE tracnotify_event
-              SET state=%s, lease_owner=NULL, lease_until=NULL
-              WHERE id=%s""", (DONE, event_id))
-    return count
+        if not _fenced(db, """
+                UPDATE tracnotify_event
+                SET state=%s, lease_owner=NULL, lease_until=NULL
+                WHERE id=%s AND lease_owner=%s AND state=%s""",
+                [DONE, event_id, token, PENDING]):
+            raise LeaseLost('tracnotify_event', [event_id])
+        return add_messages(env, messages, event_id)
 
 
 def fail_event(env, event_id: int, attempts: int, error: str,
-               max_attempts: int) -> None:
-    """Record that an event could not be expanded into messages."""
+               max_attempts: int, token: str) -> bool:
+    """Record that an event could not be expanded into messages (if it is
+    still leased under *token*); whether it was recorded."""
     state = FAILED if attempts + 1 >= max_attempts else PENDING
-    env.db_transaction("""
-        UPDATE tracnotify_event
-        SET state=%s, attempts=%s, last_error=%s, lease_owner=NULL,
-            lease_until=%s
-        WHERE id=%s""", (state, attempts + 1, error[:2000],
-                         now_us() + 1000000 * min(60 * 2 ** attempts,
-                                                  MAX_RETRY_DELAY),
-                         event_id))
+    delay = min(60 * 2 ** attempts, MAX_RETRY_DELAY)
+    with env.db_transaction as db:
+        return _fenced(db, """
+            UPDATE tracnotify_event
+            SET state=%s, attempts=%s, last_error=%s, lease_owner=NULL,
+                lease_until={} + %s
+            WHERE id=%s AND lease_owner=%s AND state=%s""".format(
+            clock.now_sql(env)),
+            [state, attempts + 1, error[:2000], delay * US, event_id, token,
+             PENDING])
 
 
 # Messages -------------------------------------------------------------------
 
 def claim_messages(env, limit: int, lease_seconds: int = LEASE_SECONDS
-                   ) -> List[OutgoingMessage]:
-    """Lease up to *limit* messages that are due."""
-    now = now_us()
+                   ) -> Claim:
+    """Lease up to *limit* messages that are due: a :class:`Claim` of
+    :class:`OutgoingMessage`."""
+    now = clock.now_sql(env)
+    since = time.monotonic()
     token = _claim(env, 'tracnotify_message',
-                   'state=%s AND next_attempt<=%s '
-                   'AND (lease_until IS NULL OR lease_until<%s)',
-                   [PENDING, now, now], 'next_attempt, id', limit,
-                   lease_seconds, now)
-    if not token:
-        return []
+                   'state=%s AND next_attempt<={0} '
+                   'AND (lease_until IS NULL OR lease_until<{0})'.format(now),
+                   [PENDING], 'next_attempt, id', limit, lease_seconds)
     rows = env.db_query("""
         SELECT {} FROM tracnotify_message
         WHERE lease_owner=%s ORDER BY id""".format(', '.join(_MESSAGE_COLUMNS)),
-        (token,))
-    return [OutgoingMessage(*row) for row in rows]
+        (token,)) if token else []
+    messages = [OutgoingMessage(*row) for row in rows]
+    return Claim(messages, 'tracnotify_message', token or '',
+                 [m.id for m in messages], lease_seconds, since)
 
 
-def mark_sent(env, message_ids: Iterable[int]) -> None:
-    """Record successful delivery."""
+def mark_sent(env, message_ids: Iterable[int], token: str) -> List[int]:
+    """Record successful delivery of the messages still leased under
+    *token*; returns the ids recorded (the others' lease was lost)."""
     ids = list(message_ids)
     if not ids:
-        return
+        return []
     now = now_us()
-    env.db_transaction.executemany("""
-        UPDATE tracnotify_message
-        SET state=%s, sent_at=%s, updated=%s, attempts=attempts+1,
-            last_error=NULL, lease_owner=NULL, lease_until=NULL
-        WHERE id=%s""", [(SENT, now, now, i) for i in ids])
+    done = []
+    with env.db_transaction as db:
+        for i in ids:
+            if _fenced(db, """
+                    UPDATE tracnotify_message
+                    SET state=%s, sent_at=%s, updated=%s,
+                        attempts=attempts+1, last_error=NULL,
+                        lease_owner=NULL, lease_until=NULL
+                    WHERE id=%s AND lease_owner=%s AND state=%s""",
+                    [SENT, now, now, i, token, PENDING]):
+                done.append(i)
+    return done
 
 
 def retry_delay(attempts: int, base: int) -> int:
@@ -273,29 +401,42 @@ def retry_delay(attempts: int, base: int) -> int:
 
 
 def mark_failed(env, message: OutgoingMessage, error: str, permanent: bool,
-                max_attempts: int, base_delay: int) -> str:
-    """Record a failed attempt; returns the new state (pending or dead)."""
+                max_attempts: int, base_delay: int, token: str
+                ) -> Optional[str]:
+    """Record a failed attempt if the message is still leased under
+    *token*; returns the new state (pending or dead), or None when the
+    lease was lost (nothing recorded)."""
     attempts = message.attempts + 1
     dead = permanent or attempts >= max_attempts
     now = now_us()
     state = DEAD if dead else PENDING
-    env.db_transaction("""
-        UPDATE tracnotify_message
-        SET state=%s, attempts=%s, last_error=%s, next_attempt=%s, updated=%s,
-            lease_owner=NULL, lease_until=NULL
-        WHERE id=%s""", (state, attempts, error[:2000],
-                         now + retry_delay(attempts, base_delay) * 1000000,
-                         now, message.id))
-    return state
+    with env.db_transaction as db:
+        changed = _fenced(db, """
+            UPDATE tracnotify_message
+            SET state=%s, attempts=%s, last_error=%s, next_attempt={} + %s,
+                updated=%s, lease_owner=NULL, lease_until=NULL
+            WHERE id=%s AND lease_owner=%s AND state=%s""".format(
+            clock.now_sql(env)),
+            [state, attempts, error[:2000],
+             retry_delay(attempts, base_delay) * US, now, message.id, token,
+             PENDING])
+    return state if changed else None
 
 
-def release(env, message_ids: Iterable[int]) -> None:
-    """Give claimed messages back untouched (a worker that stops)."""
-    ids = list(message_ids)
-    if ids:
-        env.db_transaction.executemany("""
-            UPDATE tracnotify_message SET lease_owner=NULL, lease_until=NULL
-            WHERE id=%s AND state=%s""", [(i, PENDING) for i in ids])
+def release(env, message_ids: Iterable[int], token: str) -> int:
+    """Give claimed messages back untouched (a worker that stops); only
+    those still leased under *token*.  Returns how many."""
+    released = 0
+    with env.db_transaction as db:
+        for chunk in _chunks(message_ids):
+            cursor = db.cursor()
+            cursor.execute("""
+                UPDATE tracnotify_message SET lease_owner=NULL,
+                    lease_until=NULL
+                WHERE id IN ({}) AND lease_owner=%s AND state=%s""".format(
+                ','.join(['%s'] * len(chunk))), chunk + [token, PENDING])
+            released += max(cursor.rowcount, 0)
+    return released
 
 
 def counts(env, since_us: Optional[int] = None) -> Dict[str, int]:
@@ -337,21 +478,22 @@ def retry_now(env, message_ids: Optional[Iterable[int]] = None) -> int:
     """Make dead or waiting messages due now (all of them when no ids are
     given); returns how many rows changed."""
     now = now_us()
+    due = clock.now_sql(env)
     with env.db_transaction as db:
         cursor = db.cursor()
         if message_ids is None:
             cursor.execute("""
                 UPDATE tracnotify_message
-                SET state=%s, next_attempt=%s, attempts=0, updated=%s
-                WHERE state=%s OR (state=%s AND attempts>0)""",
-                           (PENDING, now, now, DEAD, PENDING))
+                SET state=%s, next_attempt={}, attempts=0, updated=%s
+                WHERE state=%s OR (state=%s AND attempts>0)""".format(due),
+                           (PENDING, now, DEAD, PENDING))
             return cursor.rowcount
         changed = 0
         for message_id in message_ids:
             cursor.execute("""
                 UPDATE tracnotify_message
-                SET state=%s, next_attempt=%s, attempts=0, updated=%s
-                WHERE id=%s AND state IN (%s, %s)""",
-                           (PENDING, now, now, message_id, PENDING, DEAD))
+                SET state=%s, next_attempt={}, attempts=0, updated=%s
+                WHERE id=%s AND state IN (%s, %s)""".format(due),
+                           (PENDING, now, message_id, PENDING, DEAD))
             changed += max(cursor.rowcount, 0)
         return changed
