@@ -9,11 +9,17 @@ file: threads need connections of their own) and on PostgreSQL.
 
 import collections
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
+from trac.env import Environment
+from trac.ticket.model import Ticket
 
+from tests.support.disk_env import drop_disk_env, make_disk_env
 from tests.support.envs import make_stub_env
 from tests.support.smtp_sink import SinkHandler, SmtpSink
 from tests.support.tickets import change_ticket, create_ticket, deliver
@@ -42,6 +48,20 @@ def env_for(backend, make_env, tmp_path):
     yield factory
     for env in envs:
         env.shutdown()
+
+
+def start_worker(path: str) -> subprocess.Popen:
+    """``trac-admin ENV notify worker`` in a process of its own."""
+    return subprocess.Popen([sys.executable, '-m', 'trac.admin.console',
+                             path, 'notify', 'worker'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def stop_worker(proc: subprocess.Popen) -> str:
+    """SIGTERM, then its output."""
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    return out.decode('utf-8', 'replace')
 
 
 def expire_leases(env, table: str) -> None:
@@ -251,3 +271,54 @@ def test_an_expansion_longer_than_the_lease_is_done_once(env_for,
         'SELECT ticket, recipient FROM tracnotify_message'))
     assert len(copies) == 8              # reporter and watcher, 4 tickets
     assert set(copies.values()) == {1}, copies
+
+
+# Two `notify worker` processes, a 1 s lease, a slow SMTP server -------------
+
+def test_two_workers_with_a_short_lease_and_a_slow_server_send_once(
+        backend, tmp_path, smtp_sink):
+    sink = smtp_sink()
+    sink.handler.delay = 0.3             # 5 messages a batch: 1.5 s > lease
+    path = make_disk_env(str(tmp_path), {
+        'smtp_enabled': 'true', 'smtp_server': '127.0.0.1',
+        'smtp_port': str(sink.port), 'smtp_from': 'trac@example.org',
+        'smtp_default_domain': 'example.org', 'delivery': 'worker',
+        'outbox_batch_size': '5', 'outbox_lease_seconds': '1',
+        'outbox_poll_interval': '1', 'outbox_retry_delay': '1',
+        'smtp_connections': '1',
+    }, os.environ['TRACNOTIFY_PG_URI'] if backend == 'postgres' else None)
+    try:
+        env = Environment(path)
+        expected = set()
+        for n in range(2):
+            ticket = Ticket(env)
+            cc = ['cc%d-%02d@example.org' % (n, i) for i in range(9)]
+            ticket.populate({'summary': 'Slow %d' % n, 'reporter': 'alice',
+                             'cc': ', '.join(cc)})
+            ticket.insert()
+            expected |= {(r, ticket.id) for r in cc + ['alice@example.org']}
+        env.shutdown()
+        workers = [start_worker(path) for _ in range(2)]
+        try:
+            deadline = time.monotonic() + 90
+            while len(sink.received) < len(expected) and \
+                    time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(2.5)              # time for a second copy, if any
+        finally:
+            outputs = [stop_worker(w) for w in workers]
+        copies = collections.Counter(
+            (m.rcpt_tos[0], int(m.message['X-Trac-Ticket-ID']))
+            for m in sink.received)
+        assert set(copies) == expected, outputs
+        assert max(copies.values()) == 1, \
+            {k: n for k, n in copies.items() if n > 1}
+        env = Environment(path)
+        rows = env.db_query('SELECT state, attempts, lease_owner '
+                            'FROM tracnotify_message')
+        env.shutdown()
+        # sent once each, never back to pending
+        assert collections.Counter(rows) == {(outbox.SENT, 1, None):
+                                             len(expected)}
+    finally:
+        drop_disk_env(path)
