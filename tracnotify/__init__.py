@@ -21,7 +21,7 @@ from tracnotify import (  # noqa: F401  (Trac component registration)
     listener,
     schema,
 )
-from tracnotify.delivery import service, worker  # noqa: F401
+from tracnotify.delivery import service, startup, worker  # noqa: F401
 from tracnotify.web import (  # noqa: F401
     admin,
     preferences,
