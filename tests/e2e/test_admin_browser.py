@@ -200,3 +200,86 @@ def test_admin_panels_in_a_browser(site, browser):
     browser.get(panel + 'queue')
     assert browser.find_elements(By.ID, 'queue-empty')
     assert time.monotonic() - started < 60
+
+
+def style(driver, element, *names):
+    """Computed CSS values of *element*."""
+    return tuple(driver.execute_script(
+        'return getComputedStyle(arguments[0])[arguments[1]]', element, name)
+        for name in names)
+
+
+def test_pages_a_newcomer_sees(site, browser):
+    """Run after test_admin_panels_in_a_browser (same site): one message
+    was sent, by the queue's retry."""
+    trac, sink, _ = site
+    client = trac.client('admin')
+    for summary in ('Paper jam', 'Toner low'):
+        client.create_ticket(summary=summary, description='...')
+    trac_admin(trac.env_path, 'notify', 'send', check=False)
+    login(browser, trac)
+    panel = trac.url + '/admin/notification/'
+
+    # Mail Settings: folded groups, short page; a group opens on a click
+    browser.get(panel + 'settings')
+    legends = browser.find_elements(By.CSS_SELECTOR,
+                                    '#tracnotify-settings legend.foldable a')
+    assert len(legends) >= 5
+    assert browser.find_element(By.ID, 'opt-smtp_port').is_displayed()
+    sender = browser.find_element(By.ID, 'opt-smtp_from')
+    assert not sender.is_displayed()
+    height = browser.execute_script(
+        'return document.documentElement.scrollHeight')
+    assert height < 1600, height
+    screenshot(browser, 'admin-settings.png')
+    legends[1].click()
+    WebDriverWait(browser, 10).until(lambda d: sender.is_displayed())
+    # opened groups stay open after Apply
+    submit(browser, browser.find_element(
+        By.CSS_SELECTOR, '#group-2 input[name=save]'))
+    assert browser.find_element(By.ID, 'opt-smtp_from').is_displayed()
+
+    # Mail Status: the chart's axis names its time zone
+    browser.get(panel + 'status')
+    assert text_of(browser, '#chart-axis-tz') == 'UTC'
+    assert 'UTC' in text_of(browser, '#chart-tz')
+    screenshot(browser, 'admin-status.png')
+
+    # Mail Queue -> Sent: who got what, when, with which Message-ID
+    browser.get(panel + 'queue')
+    browser.find_element(By.ID, 'filter-sent').click()
+    rows = WebDriverWait(browser, 20).until(
+        EC.presence_of_all_elements_located((By.CSS_SELECTOR,
+                                             '#sentlist tbody tr')))
+    assert len(rows) == len(sink.received) - 1      # not the test mail
+    search = browser.find_element(By.ID, 'sent-q')
+    search.send_keys('Paper jam')
+    submit(browser, browser.find_element(By.ID, 'sent-search'))
+    rows = browser.find_elements(By.CSS_SELECTOR, '#sentlist tbody tr')
+    assert rows and all('Paper jam' in r.text for r in rows)
+    msgid = rows[0].find_element(By.CSS_SELECTOR, '.tracnotify-msgid').text
+    assert msgid.startswith('<') and msgid.endswith('>')
+    assert any(m.message['Message-ID'] == msgid for m in sink.received)
+    screenshot(browser, 'admin-sent.png')
+
+    # the ticket's Watch item looks like the context-nav links beside it
+    browser.get(trac.url + '/ticket/2')
+    button = browser.find_element(By.ID, 'tracnotify-watch')   # the button
+    link = browser.find_element(By.CSS_SELECTOR, '#ctxtnav a')
+    props = ('color', 'backgroundColor', 'borderBottomStyle', 'fontSize',
+             'borderTopStyle', 'paddingLeft')
+    assert style(browser, button, *props) == style(browser, link, *props)
+    assert button.location['y'] == pytest.approx(link.location['y'], abs=3)
+    submit(browser, button)
+    assert 'You are watching this ticket' in text_of(browser, '#notice')
+    assert browser.find_element(By.ID, 'tracnotify-unwatch').text == \
+        'Unwatch'
+
+    # Preferences -> Notifications: the page says which format applies
+    browser.get(trac.url + '/prefs/notification')
+    assert browser.find_element(By.ID, 'format-email').is_displayed()
+    hint = text_of(browser, '#tracnotify-format-hint')
+    assert 'Ticket mail is sent in this format' in hint
+    label = text_of(browser, 'label[for=tracnotify-format]')
+    assert label == 'Ticket mail format:'
+    screenshot(browser, 'prefs-notifications.png', 1600)

@@ -1,6 +1,7 @@
 """Watch a ticket: follow it by mail without editing its cc field.
 
-A *Watch / Unwatch* button in the ticket page's context navigation posts to
+A *Watch / Unwatch* item in the ticket page's context navigation (a
+button drawn like the links beside it, htdocs/watch.css) posts to
 ``/tracnotify/watch/<id>`` (a logged-in user with ``TICKET_VIEW``, Trac's
 form token).  Watches live in Trac's own ``notify_watch`` table (class
 ``TicketWatchSubscriber``, realm ``ticket``); :class:`TicketWatchSubscriber`
@@ -20,7 +21,12 @@ from trac.notification.model import Subscription
 from trac.resource import Resource
 from trac.util.html import tag
 from trac.web.api import HTTPBadRequest, IRequestFilter, IRequestHandler
-from trac.web.chrome import add_ctxtnav, add_notice
+from trac.web.chrome import (
+    ITemplateProvider,
+    add_ctxtnav,
+    add_notice,
+    add_stylesheet,
+)
 
 from tracnotify.i18n.domain import _
 
@@ -106,7 +112,16 @@ class TicketWatchSubscriber(Component):
 class TicketWatchModule(Component):
     """The Watch / Unwatch button on ticket pages and its handler."""
 
-    implements(IRequestFilter, IRequestHandler)
+    implements(IRequestFilter, IRequestHandler, ITemplateProvider)
+
+    # ITemplateProvider methods (the stylesheet of the Watch link)
+
+    def get_htdocs_dirs(self):
+        from pkg_resources import resource_filename
+        return [('tracnotify', resource_filename('tracnotify', 'htdocs'))]
+
+    def get_templates_dirs(self):
+        return []
 
     # IRequestFilter methods
 
@@ -119,6 +134,7 @@ class TicketWatchModule(Component):
             if ticket is not None and ticket.exists and \
                     'TICKET_VIEW' in req.perm(ticket.resource):
                 try:
+                    add_stylesheet(req, 'tracnotify/watch.css')
                     add_ctxtnav(req, self._button(req, ticket.id))
                 except Exception as e:  # never break the ticket page
                     self.log.warning('tracnotify: no watch button: %s', e)
@@ -164,12 +180,13 @@ class TicketWatchModule(Component):
         label = _('Unwatch') if watching else _('Watch')
         title = _('Stop mail about this ticket') if watching else \
             _('Get mail about changes of this ticket without being in Cc')
+        # a POST (it changes something), drawn as a context-nav link by
+        # htdocs/watch.css
         return tag.form(
             tag.input(type='hidden', name='__FORM_TOKEN',
                       value=req.form_token),
             tag.input(type='hidden', name='action', value=action),
             tag.button(label, type='submit', title=title,
-                       id='tracnotify-' + action,
-                       style='font-size: inherit; padding: 0 .3em'),
+                       id='tracnotify-' + action),
             method='post', action=req.href('tracnotify', 'watch', ticket_id),
-            id='tracnotify-watch', style='display: inline; margin: 0')
+            id='tracnotify-watch-form', class_='tracnotify-ctxtnav-form')
