@@ -10,7 +10,7 @@ from trac.test import MockRequest
 from trac.util.datefmt import get_timezone
 from trac.web.chrome import Chrome
 
-from tests.test_admin_panel import add_messages, call, html
+from tests.test_admin_panel import add_messages, call, html, mark_sent
 from tracnotify import commands, outbox
 from tracnotify.outbox import maintenance as queue_admin
 from tracnotify.web.admin import PER_PAGE
@@ -31,7 +31,7 @@ def sent(env, n, ago_days=0.0):
     before = {row[0] for row in env.db_query(
         'SELECT id FROM tracnotify_message')}
     ids = [i for i in add_messages(env, n) if i not in before]
-    outbox.mark_sent(env, ids)
+    mark_sent(env, ids)
     env.db_transaction.executemany(
         'UPDATE tracnotify_message SET sent_at=%s WHERE id=%s',
         [(outbox.now_us() - int(ago_days * queue_admin.DAY_US) + i, i)
