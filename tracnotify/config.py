@@ -340,14 +340,17 @@ def trac_distributor_warning() -> str:
             'trac-admin ENV upgrade' % TRAC_DISTRIBUTOR_RULE)
 
 
-def load_config(env) -> NotifyConfig:
-    """Read and validate ``[notification]`` of *env*; never raises."""
-    r = _Reader(env.config)
+def load_config(env, ini=None) -> NotifyConfig:
+    """Read and validate ``[notification]`` of *env*, or of *ini* (a
+    ``trac.config.Configuration`` of the environment's trac.ini read
+    afresh: see ``delivery/service.py``); never raises."""
+    ini = env.config if ini is None else ini
+    r = _Reader(ini)
     c = NotifyConfig()
-    _read_server(env, r, c)
-    _read_sender(env, r, c)
-    _read_mail(env, r, c)
-    _read_roles(env, r, c)
+    _read_server(ini, r, c)
+    _read_sender(ini, r, c)
+    _read_mail(ini, r, c)
+    _read_roles(ini, r, c)
     _read_outbox(r, c)
     _read_defaults(r, c)
     _check(r, c)
@@ -357,14 +360,14 @@ def load_config(env) -> NotifyConfig:
     return c
 
 
-def _read_server(env, r: _Reader, c: NotifyConfig) -> None:
+def _read_server(ini, r: _Reader, c: NotifyConfig) -> None:
     """The SMTP server: host, port, TLS, timeout, CAs, login."""
     c.smtp_enabled = r.boolean('smtp_enabled', False)
     c.smtp_server = r.text('smtp_server', 'localhost') or 'localhost'
     c.smtp_use_ssl = r.boolean('smtp_use_ssl', False)
     c.use_tls = r.boolean('use_tls', False)
-    if c.smtp_use_ssl and not env.config.has_option(SECTION, 'smtp_port',
-                                                    defaults=False):
+    if c.smtp_use_ssl and not ini.has_option(SECTION, 'smtp_port',
+                                             defaults=False):
         c.smtp_port = SMTPS_PORT      # Trac's own default (25) is for SMTP
     else:
         c.smtp_port = r.integer('smtp_port',
@@ -380,10 +383,10 @@ def _read_server(env, r: _Reader, c: NotifyConfig) -> None:
                         'using the system CAs' % c.smtp_ssl_cafile)
         c.smtp_ssl_cafile = ''
     c.smtp_user = r.text('smtp_user')
-    c.smtp_password = env.config.get(SECTION, 'smtp_password', '') or ''
+    c.smtp_password = ini.get(SECTION, 'smtp_password', '') or ''
 
 
-def _read_sender(env, r: _Reader, c: NotifyConfig) -> None:
+def _read_sender(ini, r: _Reader, c: NotifyConfig) -> None:
     """From, Reply-To, the default domain, always_cc/bcc, public Cc."""
     c.smtp_from = r.address('smtp_from', 'trac@localhost')
     c.smtp_from_name = r.text('smtp_from_name')
@@ -402,9 +405,9 @@ def _read_sender(env, r: _Reader, c: NotifyConfig) -> None:
     c.use_public_cc = r.boolean('use_public_cc', False)
 
 
-def _read_mail(env, r: _Reader, c: NotifyConfig) -> None:
+def _read_mail(ini, r: _Reader, c: NotifyConfig) -> None:
     """What the mail looks like: subject, encoding, widths, time zone."""
-    config = env.config
+    config = ini
     c.smtp_subject_prefix = config.get(SECTION, 'smtp_subject_prefix',
                                        '__default__')
     c.ticket_subject_template = config.get(
@@ -420,10 +423,10 @@ def _read_mail(env, r: _Reader, c: NotifyConfig) -> None:
     c.default_timezone = config.get('trac', 'default_timezone', '') or ''
 
 
-def _read_roles(env, r: _Reader, c: NotifyConfig) -> None:
+def _read_roles(ini, r: _Reader, c: NotifyConfig) -> None:
     """The always_notify_* options that are set (they force a role)."""
     for name in ROLE_OPTIONS:
-        if env.config.has_option(SECTION, name, defaults=False):
+        if ini.has_option(SECTION, name, defaults=False):
             role = name[len('always_notify_'):]
             c.forced_roles[role] = r.boolean(name, role == 'updater')
 

@@ -77,7 +77,8 @@ class Deliverer:
         self.log = env.log
         self._report_lock = threading.Lock()
 
-    def expand_events(self, report: PassReport, limit: int = 50) -> None:
+    def expand_events(self, report: PassReport, limit: int = 50,
+                      stop: Optional[threading.Event] = None) -> None:
         """Turn recorded events into messages (and digest items); changes
         of a batch become one mail per recipient (``coalesce.py``).  The
         messages of all the events claimed together are stored in one
@@ -85,12 +86,13 @@ class Deliverer:
 
         The claim's lease is renewed while its events are expanded; an
         event whose lease was lost anyway (another worker has it) is
-        skipped, and its result dropped."""
+        skipped, and its result dropped.  When *stop* is set, no more
+        events are claimed."""
         from tracnotify.mail.coalesce import Coalescer
         from tracnotify.mail.pipeline import build_messages
         from tracnotify.mail.suppression import TokenBatch, purge_if_due
         with LeaseKeeper(self.env, self._threads_allowed()) as keeper:
-            while True:
+            while stop is None or not stop.is_set():
                 claim = outbox.claim_events(self.env, limit,
                                             self.config.lease_seconds)
                 if not claim:
@@ -395,7 +397,7 @@ class Deliverer:
                 'neither smtp_from nor smtp_replyto is set in [notification]')
             self.log.info('tracnotify: nothing sent: %s', report.errors[-1])
             return report
-        self.expand_events(report)
+        self.expand_events(report, stop=stop)
         self.run_digests(report)
         self.send_due(report, progress, stop)
         return report
