@@ -52,11 +52,15 @@ class NotifyCommands(Component):
                yet), `retrying` (failed, will be tried again) or `dead`
                (given up).""",
                self._complete_pending, self._do_pending)
-        yield ('notify send', '[--quiet]',
-               """Deliver every pending message now
+        yield ('notify send', '[--now] [--quiet]',
+               """Deliver every message that is due
 
-               Shows a progress line on a terminal. With --quiet, prints
-               nothing unless a message failed (for cron).""",
+               Says how many messages wait for a later attempt (after a
+               failed one) and when the first is due. With --now, those
+               are sent now too (like `postqueue -f`; dead messages need
+               `notify retry`). Shows a progress line on a terminal. With
+               --quiet, prints nothing unless a message failed (for
+               cron).""",
                None, self._do_send)
         yield ('notify test', '<address>',
                'Send a test mail to <address> now, report the outcome',
@@ -160,12 +164,14 @@ class NotifyCommands(Component):
 
     def _do_send(self, *args):
         quiet = '--quiet' in args
-        if set(args) - {'--quiet'}:
+        if set(args) - {'--quiet', '--now'}:
             raise AdminCommandError(_('Invalid arguments'), show_usage=True)
         config = load_config(self.env)
         if not config.smtp_enabled:
             raise AdminCommandError(_('smtp_enabled is off in '
                                       '[notification]: nothing sent'))
+        if '--now' in args:
+            queue_admin.make_due(self.env)
         tty = sys.stdout.isatty() and not quiet
 
         def progress(report):
@@ -181,9 +187,18 @@ class NotifyCommands(Component):
             sys.stdout.write('\n')
         failed = report.retrying or report.dead
         if not quiet or failed:
-            print(_('Sent %(sent)d, retrying %(retrying)d, dead %(dead)d',
-                    sent=report.sent, retrying=report.retrying,
-                    dead=report.dead))
+            waiting, first = queue_admin.waiting(self.env)
+            if waiting:
+                print(_('Sent %(sent)d, retrying %(retrying)d, dead '
+                        '%(dead)d; %(waiting)d waiting for a retry, next at '
+                        '%(when)s', sent=report.sent,
+                        retrying=report.retrying, dead=report.dead,
+                        waiting=waiting, when=_when(first)))
+                print(_('"notify send --now" sends them now.'))
+            else:
+                print(_('Sent %(sent)d, retrying %(retrying)d, dead %(dead)d',
+                        sent=report.sent, retrying=report.retrying,
+                        dead=report.dead))
         if failed:
             raise AdminCommandError(report.errors[-1])
 

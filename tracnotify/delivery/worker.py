@@ -17,13 +17,14 @@ import threading
 import time
 from typing import Optional
 
-from trac.admin.api import IAdminCommandProvider
+from trac.admin.api import AdminCommandError, IAdminCommandProvider
 from trac.core import Component, implements
 from trac.db.api import DatabaseManager
 from trac.util.text import exception_to_unicode
 
 from tracnotify.config import load_config
 from tracnotify.delivery.deliverer import Deliverer, PassReport
+from tracnotify.i18n.domain import _
 
 REFRESH_SECONDS = 600
 ERROR_BACKOFF = (1, 2, 5, 10, 30, 60)
@@ -63,8 +64,10 @@ class Worker:
                 self.stop.wait(load_config(self.env).poll_interval)
 
     def run_pass(self) -> Optional[PassReport]:
-        """One pass; None when it failed (the error is logged)."""
+        """One pass, with trac.ini as it is now; None when it failed (the
+        error is logged)."""
         self._refresh_connections_if_old()
+        self._reread_config()
         try:
             config = load_config(self.env)
             report = Deliverer(self.env, config).run_once(stop=self.stop)
@@ -79,6 +82,17 @@ class Worker:
         self.passes += 1
         self.sent += report.sent
         return report
+
+    def _reread_config(self) -> None:
+        """Read trac.ini again if it changed (the worker's environment is
+        its own: no web server reloads it)."""
+        try:
+            if self.env.config.parse_if_needed():
+                self.log.info('tracnotify worker: trac.ini changed: read '
+                              'again')
+        except Exception as e:   # a half-written file: keep the old values
+            self.log.warning('tracnotify worker: cannot read trac.ini: %s',
+                             exception_to_unicode(e))
 
     def _refresh_connections_if_old(self) -> None:
         if time.monotonic() - self._last_refresh > REFRESH_SECONDS:
@@ -107,7 +121,11 @@ class WorkerCommand(Component):
                None, self._do_worker)
 
     def _do_worker(self, *args):
-        once = '--once' in args
+        if args not in ((), ('--once',)):
+            raise AdminCommandError(
+                _('Unknown arguments: %(args)s', args=' '.join(args)),
+                show_usage=True)
+        once = bool(args)
         config = load_config(self.env)
         if not config.smtp_enabled:
             print('smtp_enabled is false in [notification]: worker not '

@@ -104,6 +104,32 @@ def retry(env, ids: Optional[Sequence[int]] = None) -> int:
     return len(found)
 
 
+def waiting(env, now_us: Optional[int] = None
+            ) -> Tuple[int, Optional[int]]:
+    """Unsent messages that wait for a later attempt: how many, and when
+    the first of them is due (microseconds; None when none waits)."""
+    now = outbox.now_us() if now_us is None else now_us
+    for n, first in env.db_query("""
+            SELECT COUNT(*), MIN(next_attempt) FROM tracnotify_message
+            WHERE state=%s AND next_attempt>%s""", (outbox.PENDING, now)):
+        return n, (first if n else None)
+    return 0, None
+
+
+def make_due(env, now_us: Optional[int] = None) -> int:
+    """Make every message that waits for a later attempt due now, its
+    attempts counted as before (``notify send --now``, like Postfix's
+    ``postqueue -f``; dead messages stay dead: ``retry`` revives them);
+    returns how many."""
+    now = outbox.now_us() if now_us is None else now_us
+    with env.db_transaction as db:
+        cursor = db.cursor()
+        cursor.execute("""
+            UPDATE tracnotify_message SET next_attempt=%s
+            WHERE state=%s AND next_attempt>%s""", (now, outbox.PENDING, now))
+        return max(cursor.rowcount, 0)
+
+
 def delete(env, ids: Sequence[int]) -> int:
     """Delete unsent messages; returns how many there were."""
     found = existing_ids(env, ids)
