@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from tracnotify import outbox
+from tracnotify.outbox.clock import db_now_us
 
 #: queue filters -> the WHERE clause that selects them
 FILTERS = {
@@ -108,7 +109,7 @@ def waiting(env, now_us: Optional[int] = None
             ) -> Tuple[int, Optional[int]]:
     """Unsent messages that wait for a later attempt: how many, and when
     the first of them is due (microseconds; None when none waits)."""
-    now = outbox.now_us() if now_us is None else now_us
+    now = db_now_us(env) if now_us is None else now_us
     for n, first in env.db_query("""
             SELECT COUNT(*), MIN(next_attempt) FROM tracnotify_message
             WHERE state=%s AND next_attempt>%s""", (outbox.PENDING, now)):
@@ -121,7 +122,7 @@ def make_due(env, now_us: Optional[int] = None) -> int:
     attempts counted as before (``notify send --now``, like Postfix's
     ``postqueue -f``; dead messages stay dead: ``retry`` revives them);
     returns how many."""
-    now = outbox.now_us() if now_us is None else now_us
+    now = db_now_us(env) if now_us is None else now_us
     with env.db_transaction as db:
         cursor = db.cursor()
         cursor.execute("""
