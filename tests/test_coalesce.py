@@ -19,7 +19,8 @@ from tracnotify import outbox
 from tracnotify.config import load_config
 from tracnotify.delivery.deliverer import Deliverer, PassReport
 from tracnotify.event import CHANGED, TicketEvent
-from tracnotify.mail.coalesce import HOLD, Coalescer, group_events
+from tracnotify.listener import TicketMailListener, WebRequestMarker, _web
+from tracnotify.mail.coalesce import Coalescer, group_events, process_hold_owner
 from tracnotify.outbox import clock
 
 USERS = (('alice', 'Alice A', 'alice@example.net'),
@@ -96,7 +97,8 @@ def test_batch_waits_for_its_window_then_goes_out_once(env_for, sink):
     held = env.db_query('SELECT lease_owner, lease_until FROM '
                         'tracnotify_event WHERE state=%s', ('pending',))
     assert len(held) == 3
-    assert {owner for owner, _until in held} == {HOLD}
+    # made outside a web request: held while its process may add to it
+    assert {owner for owner, _until in held} == {process_hold_owner()}
     assert {until for _owner, until in held} == {to_utimestamp(when) +
                                                  30 * 1000000 + 1}
     # the window closes: whoever claims any event of the batch gets it all
@@ -170,8 +172,18 @@ def test_window_zero_is_one_mail_per_ticket(env_for, sink):
         == ['1', '2', '3']
 
 
-def test_single_changes_are_not_delayed(env_for, sink):
+@pytest.fixture
+def web_thread():
+    """Changes made in this test are made as in a web request."""
+    def factory(env):
+        WebRequestMarker(env).pre_process_request(None, None)
+    yield factory
+    _web.serving = False
+
+
+def test_single_changes_are_not_delayed(env_for, sink, web_thread):
     env = env_for(batch_window='600')
+    web_thread(env)
     ids = three_tickets(env, sink)
     now = datetime_now(utc)
     # one ticket changed twice by bob, another by alice: no batch
@@ -196,3 +208,46 @@ def test_groups_span_the_window_from_their_first_change():
     groups = group_events(events, 10 * 1000000)
     assert sorted(sorted(i for i, _e in g) for g in groups) == \
         [[0, 1, 2], [3], [4]]
+
+
+def test_script_changes_wait_for_their_process(env_for, sink):
+    """Changes made outside a web request are held while their process
+    may add to the batch; released (its environment shut down, or the
+    process exits), they go out as one batch at once."""
+    env = env_for(batch_window='600')
+    ids = three_tickets(env, sink)
+    for ticket_id in ids[:2]:
+        ticket = Ticket(env, ticket_id)
+        ticket['priority'] = 'minor'
+        ticket.save_changes('bob', 'Scripted.')
+    assert deliver(env).events == 0 and sink.received == []
+    TicketMailListener(env).release_holds()
+    assert deliver(env).events == 2
+    mails = by_recipient(sink.received)
+    assert {r: len(m) for r, m in mails.items()} == {
+        'alice@example.net': 1, 'bob@example.net': 1}
+    assert mails['alice@example.net'][0]['X-Trac-Notification-Type'] == \
+        'batchmodify'
+
+
+def test_a_batch_stays_open_while_another_process_records_it(
+        env_for, sink, web_thread):
+    env = env_for(batch_window='600')
+    ids = three_tickets(env, sink)
+    ticket = Ticket(env, ids[1])
+    ticket['priority'] = 'minor'
+    ticket.save_changes('bob', 'From a script.')       # held by "us"
+    other = 'tracnotify-batch-recording:1:another'      # another process
+    env.db_transaction("UPDATE tracnotify_event SET lease_owner=%s "
+                       "WHERE state='pending'", (other,))
+    web_thread(env)
+    ticket = Ticket(env, ids[0])
+    ticket['priority'] = 'minor'
+    ticket.save_changes('bob', 'From the web.')         # not held
+    assert deliver(env).events == 0 and sink.received == []  # waits
+    # the other process's hold runs out (and with it the re-held event's)
+    env.db_transaction("UPDATE tracnotify_event SET lease_until=%s "
+                       "WHERE state='pending'", (outbox.now_us() - 1,))
+    assert deliver(env).events == 2
+    assert {m.message['X-Trac-Notification-Type'] for m in sink.received} \
+        == {'batchmodify'}

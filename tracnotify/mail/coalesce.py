@@ -5,33 +5,46 @@ them all with one change time, in one transaction; a script saves them a
 moment apart), each recipient gets **one** mail listing the changes of the
 tickets they may view, instead of one mail per ticket.
 
-Detection (worker side, nothing in the ticket save): events of kind
-``ticket_changed`` / ``ticket_comment`` (not comment edits) by the same
-author form a *group* when their change times fall within
-``[notification] batch_window`` seconds of the group's first change; a
-group that touches two tickets or more is a *batch*.  The delivery worker
-claims events as usual (:func:`tracnotify.outbox.claim_events`), then
-:class:`Coalescer` sorts what it claimed:
+Recording (the listener): a change made outside a web request (a script,
+``trac-admin``, a plugin's thread) is stored with a *recording hold*
+(:func:`recording_hold`): no worker claims it for ``[notification]
+batch_window`` seconds from its change time, so that the script's next
+changes can join it.  The process releases its holds when it shuts its
+environment down or exits (:func:`release_recording_holds`), so a script's
+mail goes out as it ends; a process killed with ``kill -9`` leaves holds
+that simply run out.  Changes made in a web request are not held: a batch
+modify comes in one transaction, and a single change is never delayed.
 
+Detection (worker side): events of kind ``ticket_changed`` /
+``ticket_comment`` (not comment edits) by the same author form a *group*
+when their change times fall within ``batch_window`` seconds of the
+group's first change; a group that touches two tickets or more is a
+*batch*.  The delivery worker claims events as usual
+(:func:`tracnotify.outbox.claim_events`), then :class:`Coalescer` sorts
+what it claimed:
+
+* a group that still has an event under a recording hold is still being
+  recorded: the claimed events are put back with a *hold* lease that runs
+  out with the last recording hold (a crashed worker loses nothing:
+  leases expire);
 * events in no batch are expanded at once, as before;
-* events of a batch whose window is still open are put back with a *hold*
-  lease that runs out when the window closes (no worker touches them
-  until then; a crashed worker loses nothing: leases expire);
-* a batch whose window has closed is claimed whole (the remaining events,
-  by a conditional ``UPDATE``), then expanded together: recipients and
-  ``TICKET_VIEW`` per event, as for any mail, then per recipient one mail
-  listing each ticket's block (``batch_subject_template``, like Trac's
-  own batch mail).  A recipient who may view (or wants) only one of the
-  tickets gets that ticket's normal mail.  If another worker holds part of
-  the batch, the claimed part is held again for about a second, so that
-  one worker ends up with all of it.
+* a batch is claimed whole (the remaining events, by a conditional
+  ``UPDATE``), then expanded together: recipients and ``TICKET_VIEW`` per
+  event, as for any mail, then per recipient one mail listing each
+  ticket's block (``batch_subject_template``, like Trac's own batch mail).
+  A recipient who may view (or wants) only one of the tickets gets that
+  ticket's normal mail.  If another worker holds part of the batch, the
+  claimed part is held again for about a second, so that one worker ends
+  up with all of it.
 
 ``batch_window = 0`` turns this off.  Recipients who chose HTML (or
 both) get the text and an HTML part listing the same changes
 (``multipart/alternative``, text first).
 """
 
+import os
 import random
+import uuid
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from trac.notification.mail import create_message_id
@@ -76,6 +89,9 @@ from tracnotify.outbox import EventRow, NewMessage, clock
 
 BATCH_KIND = 'batchmodify'          # Trac's category for batch modify mail
 HOLD = 'tracnotify-batch-hold'      # lease owner of events held for a batch
+#: lease owner prefix of events held while their process may add to the
+#: batch (":<pid>:<random>" names the process)
+RECORDING = 'tracnotify-batch-recording'
 US = 1000000
 
 
@@ -126,6 +142,39 @@ def is_batch(group: Sequence[Sibling]) -> bool:
     return len({s.event.ticket_id for s in group}) > 1
 
 
+_process_token: Tuple[int, str] = (0, '')
+
+
+def process_hold_owner() -> str:
+    """The recording-hold owner of this process (new after a fork)."""
+    global _process_token
+    if _process_token[0] != os.getpid():
+        _process_token = (os.getpid(), '%s:%d:%s' % (
+            RECORDING, os.getpid(), uuid.uuid4().hex[:12]))
+    return _process_token[1]
+
+
+def recording_hold(config: NotifyConfig, event: TicketEvent
+                   ) -> Optional[Tuple[str, int]]:
+    """``(owner, until_us)`` to store a change made outside a web request
+    with, or None when it cannot join a batch."""
+    if config.batch_window <= 0 or not joins_batches(event):
+        return None
+    return process_hold_owner(), event.time + config.batch_window * US + 1
+
+
+def release_recording_holds(env) -> int:
+    """Make the events this process holds for its batch claimable now (the
+    process adds no more changes); returns how many."""
+    with env.db_transaction as db:
+        cursor = db.cursor()
+        cursor.execute("""
+            UPDATE tracnotify_event SET lease_owner=NULL, lease_until=NULL
+            WHERE lease_owner=%s AND state=%s""",
+                       (process_hold_owner(), outbox.PENDING))
+        return max(cursor.rowcount, 0)
+
+
 class Coalescer:
     """Sorts claimed events into singles and batches (see module doc)."""
 
@@ -169,21 +218,26 @@ class Coalescer:
         if not ours:
             return singles, []
         siblings = self._pending_of({c.event.author for c in ours.values()})
+        recording = {i: until for i, (_e, until) in siblings.items()
+                     if until is not None}
+        events = {i: e for i, (e, _until) in siblings.items()}
         for c in ours.values():
-            siblings[c.id] = c.event
+            events[c.id] = c.event
         batches = []
         hold: Dict[int, int] = {}
-        for group in group_events(sorted(siblings.items()), self.window_us):
+        for group in group_events(sorted(events.items()), self.window_us):
             mine = [s.id for s in group if s.id in ours]
             if not mine:
                 continue
+            still = [recording[s.id] for s in group
+                     if s.id not in ours and s.id in recording]
+            if still:
+                # its process may still add to it: wait for the last hold
+                for i in mine:
+                    hold[i] = max(still)
+                continue
             if not is_batch(group):
                 singles.extend(rows[i] for i in mine)
-                continue
-            closes = group[0].event.time + self.window_us
-            if self.now_us <= closes:
-                for i in mine:
-                    hold[i] = closes + 1
                 continue
             whole = self._claim_rest(group, ours)
             if whole is None:
@@ -198,13 +252,18 @@ class Coalescer:
 
     # Internal methods
 
-    def _pending_of(self, authors) -> Dict[int, TicketEvent]:
+    def _pending_of(self, authors
+                    ) -> Dict[int, Tuple[TicketEvent, Optional[int]]]:
+        """Pending events of *authors* that may join a batch, each with the
+        end of its recording hold (None when it has none, or it ran
+        out)."""
         authors = sorted(authors)
-        found: Dict[int, TicketEvent] = {}
+        found: Dict[int, Tuple[TicketEvent, Optional[int]]] = {}
         for start in range(0, len(authors), 100):
             chunk = authors[start:start + 100]
-            for event_id, payload in self.env.db_query("""
-                    SELECT id, payload FROM tracnotify_event
+            for event_id, payload, owner, until in self.env.db_query("""
+                    SELECT id, payload, lease_owner, lease_until
+                    FROM tracnotify_event
                     WHERE state=%%s AND kind IN (%%s, %%s)
                     AND author IN (%s)""" % ','.join(['%s'] * len(chunk)),
                     [outbox.PENDING, CHANGED, COMMENT] + chunk):
@@ -213,7 +272,9 @@ class Coalescer:
                 except Exception:
                     continue
                 if joins_batches(event):
-                    found[event_id] = event
+                    held = (owner or '').startswith(RECORDING) and \
+                        until is not None and until > self.now_us
+                    found[event_id] = (event, until if held else None)
         return found
 
     def _claim_rest(self, group, ours: Dict[int, Claimed]

@@ -22,7 +22,16 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Set
+from typing import (
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Set,
+    Tuple,
+)
 
 from tracnotify.event import TicketEvent
 from tracnotify.outbox import clock
@@ -91,10 +100,13 @@ class NewMessage:
 # Events ---------------------------------------------------------------------
 
 def add_event(env, event: TicketEvent,
-              change_key: Optional[str] = None) -> None:
+              change_key: Optional[str] = None,
+              hold: Optional[Tuple[str, int]] = None) -> None:
     """Store *event* in the current (possibly still open) transaction;
     *change_key* is unique (see :mod:`tracnotify.outbox.reconcile`): a
-    second event with the same key raises.
+    second event with the same key raises.  *hold* ``(owner, until_us)``
+    keeps workers from claiming it before then (a batch still being
+    recorded, :mod:`tracnotify.mail.coalesce`).
 
     The insert runs in a savepoint: if it fails, the caller's transaction is
     left as it was.  (PostgreSQL would otherwise abort the whole ticket
@@ -105,10 +117,11 @@ def add_event(env, event: TicketEvent,
     insert = """
         INSERT INTO tracnotify_event
             (created, kind, ticket, author, payload, state, attempts,
-             change_key)
-        VALUES (%s, %s, %s, %s, %s, %s, 0, %s)"""
+             change_key, lease_owner, lease_until)
+        VALUES (%s, %s, %s, %s, %s, %s, 0, %s, %s, %s)"""
+    owner, until = hold or (None, None)
     params = (now_us(), event.kind, event.ticket_id, event.author,
-              event.to_json(), PENDING, change_key)
+              event.to_json(), PENDING, change_key, owner, until)
     with env.db_transaction as db:
         plain = _plain_sqlite_cursor(db)
         if plain is not None:
