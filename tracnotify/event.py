@@ -1,7 +1,9 @@
 """What happened to a ticket, as a plain, serialisable snapshot.
 
-The listener takes the snapshot inside the ticket's own transaction; the
-delivery worker turns it into mail later, so the mail shows the ticket as it
+The listener takes the snapshot when Trac reports the change (inside the
+ticket's transaction for batch modify and ``trac-admin``, just after its
+commit otherwise; :mod:`tracnotify.outbox.reconcile` rebuilds the snapshots
+a killed process never stored); the delivery worker turns it into mail later, so the mail shows the ticket as it
 was at the moment of the change, whatever happened since.
 """
 
