@@ -3,8 +3,9 @@
 The listener takes the snapshot when Trac reports the change (inside the
 ticket's transaction for batch modify and ``trac-admin``, just after its
 commit otherwise; :mod:`tracnotify.outbox.reconcile` rebuilds the snapshots
-a killed process never stored); the delivery worker turns it into mail later, so the mail shows the ticket as it
-was at the moment of the change, whatever happened since.
+a killed process never stored); the delivery worker turns it into mail
+later, so the mail shows the ticket as it was at the moment of the change,
+whatever happened since.
 """
 
 import json
