@@ -163,6 +163,12 @@ class DeliveryService(Component):
             self._run = run
             run.thread.start()
 
+    def _runs_in(self, thread: threading.Thread) -> bool:
+        """Whether *thread* is our delivery thread (which must not wait
+        for itself)."""
+        run = self._run
+        return run is not None and run.thread is thread
+
     def _stop_thread(self, final_pass: bool, grace: float) -> bool:
         """Stop the thread (if any) and join it; returns whether one was
         running.  With *final_pass*, it makes one last pass, which stops
@@ -405,7 +411,9 @@ def _pause_all() -> List[DeliveryService]:
     with _lock:
         _pool_closing += 1
         services = list(_services)
-    return [s for s in services if s._stop_thread(final_pass=False, grace=0)]
+    current = threading.current_thread()
+    return [s for s in services if not s._runs_in(current)
+            and s._stop_thread(final_pass=False, grace=0)]
 
 
 def _resume_all(paused: List[DeliveryService]) -> None:
