@@ -3,7 +3,8 @@
 The rooms of the house, in the order a ticket change passes through them
 (see docs/architecture.md):
 
-    listener, attachments   Trac's change listeners: a snapshot (event)
+    listener, attachments   Trac's change listeners: a snapshot (event);
+    wiki_listener           the same for wiki pages (wiki_event)
     outbox/                 the durable queue of events and messages
     mail/                   event -> messages: recipients, body, headers
     delivery/               passes over the outbox, worker, transports/
@@ -20,11 +21,14 @@ from tracnotify import (  # noqa: F401  (Trac component registration)
     distributor,
     listener,
     schema,
+    wiki_listener,
+    wiki_subscribers,
 )
 from tracnotify.delivery import service, startup, worker  # noqa: F401
 from tracnotify.web import (  # noqa: F401
     admin,
     preferences,
+    realm_watch,
     unsubscribe,
     watch,
 )

@@ -19,7 +19,6 @@ from tracnotify import outbox
 from tracnotify.config import NotifyConfig, load_config
 from tracnotify.delivery.throttle import Throttle
 from tracnotify.delivery.transports import Transport, create_transport
-from tracnotify.event import TicketEvent
 from tracnotify.outbox.keeper import LeaseKeeper
 
 T = TypeVar('T')
@@ -89,7 +88,7 @@ class Deliverer:
         skipped, and its result dropped.  When *stop* is set, no more
         events are claimed."""
         from tracnotify.mail.coalesce import Coalescer
-        from tracnotify.mail.pipeline import build_messages
+        from tracnotify.mail.realms import build_messages, load_event
         from tracnotify.mail.suppression import TokenBatch, purge_if_due
         with LeaseKeeper(self.env, self._threads_allowed()) as keeper:
             while stop is None or not stop.is_set():
@@ -108,7 +107,7 @@ class Deliverer:
                     if not self._still_ours(claim, [event_id]):
                         continue
                     try:
-                        event = TicketEvent.from_json(payload)
+                        event = load_event(payload)  # a ticket's, a page's
                         items: list = []
                         tokens = TokenBatch()
                         messages = build_messages(self.env, self.config,

@@ -87,10 +87,12 @@ def project_url(env) -> str:
 
 def standard_headers(env, config: NotifyConfig, kind: str,
                      ticket_id: Optional[int] = None,
-                     ticket_url: Optional[str] = None
+                     ticket_url: Optional[str] = None,
+                     realm: str = 'ticket'
                      ) -> Tuple[Tuple[str, str], ...]:
     """The headers every mail carries after Date and Message-ID, as Trac
-    writes them (X-Trac-Ticket-* only for a mail about one ticket)."""
+    writes them (X-Trac-Ticket-* only for a mail about one ticket;
+    *realm*: ``wiki`` for a page's mail)."""
     ticket: Tuple[Tuple[str, str], ...] = ()
     if ticket_id is not None:
         ticket = (('X-Trac-Ticket-ID', str(ticket_id)),
@@ -99,7 +101,7 @@ def standard_headers(env, config: NotifyConfig, kind: str,
              ('X-Trac-Version', env.trac_version),
              ('X-Trac-Project', env.project_name),
              ('X-URL', project_url(env)),
-             ('X-Trac-Realm', 'ticket')) + ticket +
+             ('X-Trac-Realm', realm)) + ticket +
             (('X-Trac-Notification-Type', kind),
              ('List-Id', list_id(env, config))))
 

@@ -1,0 +1,190 @@
+"""From a recorded wiki page event to finished messages (worker side).
+
+The same steps as a ticket change (:mod:`tracnotify.mail.pipeline`):
+recipients (:mod:`tracnotify.mail.wiki_recipients`), the body rendered once
+per language from the Genshi template ``mail/wiki_body.txt`` (an
+administrator's copy in the environment's ``templates/`` wins), the chrome
+every mail shares (:mod:`tracnotify.mail.chrome`: subject prefix, standard
+headers, footer, List-Unsubscribe), one copy per recipient
+(:mod:`tracnotify.mail.message`).
+
+Subject ``[Project] Wiki: PageName``; ``X-Trac-Notification-Type`` is the
+event's kind (``wiki_changed``...); each page is a thread: every mail
+replies to the page's root Message-ID, which is the creation's (a rename
+replies to the old name's thread).  Recipients who chose HTML get the text
+body for now; the daily digest does not collect wiki mail (it goes at
+once).
+"""
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from genshi.template import NewTextTemplate
+from trac.notification.mail import create_message_id
+from trac.util.translation import deactivate, reactivate
+
+from tracnotify.config import NotifyConfig
+from tracnotify.i18n.domain import _
+from tracnotify.i18n.language import mail_language
+from tracnotify.mail.chrome import (
+    clean_header_text,
+    footer,
+    project_url,
+    standard_headers,
+    subject_prefix,
+)
+from tracnotify.mail.message import MailHeaders, build_copies, encode_shared_part
+from tracnotify.mail.pipeline import group_recipients
+from tracnotify.mail.suppression import TokenBatch, with_unsubscribe_links
+from tracnotify.mail.templates import load_template
+from tracnotify.mail.wiki_diff import bounded_lines, page_diff
+from tracnotify.mail.wiki_recipients import WikiRecipientResolver
+from tracnotify.outbox import NewMessage
+from tracnotify.wiki_event import CHANGED, CREATED, REALM, RENAMED, WikiEvent
+
+BODY_TEMPLATE = 'mail/wiki_body.txt'
+#: longest change comment or attachment description in a mail
+MAX_COMMENT_CHARS = 2000
+
+
+@dataclass
+class RenderedWikiMail:
+    """Subject and text body of one page change, shared by all recipients
+    of one language."""
+
+    subject: str
+    body: str
+    link: str
+
+
+def page_link(env, event: WikiEvent) -> str:
+    """The page (the version of the change, for a new version)."""
+    if event.kind in (CREATED, CHANGED) and event.version:
+        return env.abs_href.wiki(event.page, version=event.version)
+    return env.abs_href.wiki(event.page)
+
+
+def diff_link(env, event: WikiEvent) -> str:
+    """Trac's diff view of the change."""
+    return env.abs_href.wiki(event.page, action='diff',
+                             version=event.version,
+                             old_version=event.old_version or None)
+
+
+def page_subject(env, config: NotifyConfig, event: WikiEvent) -> str:
+    """``[Project] Wiki: PageName``."""
+    return clean_header_text('%s Wiki: %s' % (subject_prefix(env, config),
+                                              event.page))
+
+
+def thread_ids(env, config: NotifyConfig, event: WikiEvent
+               ) -> Tuple[str, Optional[str]]:
+    """``(message_id, root_id)``: the root is the page's (the creation's
+    Message-ID); a rename replies to the old name's root."""
+    root = create_message_id(env, 'wiki/%s' % event.page,
+                             config.envelope_from, None, REALM)
+    if event.kind == CREATED:
+        return root, None
+    if event.kind == RENAMED and event.old_name:
+        root = create_message_id(env, 'wiki/%s' % event.old_name,
+                                 config.envelope_from, None, REALM)
+    more = '%s.%s.%s' % (event.kind, event.version, event.filename or '')
+    return create_message_id(env, 'wiki/%s' % event.page,
+                             config.envelope_from, event.datetime,
+                             more), root
+
+
+class WikiMailFormatter:
+    """Renders the subject and text body of a :class:`WikiEvent`."""
+
+    def __init__(self, env, config: NotifyConfig) -> None:
+        self.env = env
+        self.config = config
+
+    def render(self, event: WikiEvent,
+               language: Optional[str] = None) -> RenderedWikiMail:
+        """Subject and body (without the footer) in *language*."""
+        if language and language != 'en':
+            with mail_language(self.env, language):
+                return self._render(event)
+        t = deactivate()
+        try:
+            return self._render(event)
+        finally:
+            reactivate(t)
+
+    def _render(self, event: WikiEvent) -> RenderedWikiMail:
+        link = page_link(self.env, event)
+        template = load_template(self.env.templates_dir, BODY_TEMPLATE,
+                                 NewTextTemplate)
+        text = template.generate(**self.template_data(event, link)) \
+            .render(encoding=None)
+        return RenderedWikiMail(page_subject(self.env, self.config, event),
+                                text[:-1] if text.endswith('\n') else text,
+                                link)
+
+    def template_data(self, event: WikiEvent, link: str) -> Dict:
+        """Everything the body template uses."""
+        diff = ''
+        if event.kind == CHANGED:
+            diff = page_diff(event.page, event.old_text, event.text,
+                             event.old_version, event.version)
+        return {
+            '_': _,
+            'event': event,
+            'kind': event.kind,
+            'page': event.page,
+            'old_name': event.old_name or '',
+            'author': event.author or 'anonymous',
+            'version': event.version,
+            'old_version': event.old_version,
+            'comment': bounded_lines(event.comment or '', MAX_COMMENT_CHARS),
+            'diff': diff,
+            'text': bounded_lines(event.text) if event.kind == CREATED
+            else '',
+            'filename': event.filename or '',
+            'description': bounded_lines(event.attachment_description or '',
+                                         MAX_COMMENT_CHARS),
+            'link': link,
+            'diff_link': diff_link(self.env, event),
+            'project': {'name': self.env.project_name,
+                        'descr': self.env.project_description,
+                        'url': project_url(self.env)},
+        }
+
+
+def build_messages(env, config: NotifyConfig, event: WikiEvent,
+                   digest_items: Optional[list] = None,
+                   tokens: Optional[TokenBatch] = None) -> List[NewMessage]:
+    """Every message that *event* produces, one per recipient (the
+    arguments as :func:`tracnotify.mail.pipeline.build_messages`'s; wiki
+    mail has no digest items)."""
+    recipients = WikiRecipientResolver(env, config).resolve(event)
+    if not recipients:
+        return []
+    msgid, root = thread_ids(env, config, event)
+    recipients = with_unsubscribe_links(env, recipients, config, tokens)
+    formatter = WikiMailFormatter(env, config)
+    copies = {}
+    for (language, _fmt), group in group_recipients(recipients):
+        rendered = formatter.render(event, language)
+        with mail_language(env, language):
+            body = rendered.body + str(footer(env))
+        headers = MailHeaders(
+            from_name=config.smtp_from_name or env.project_name,
+            from_addr=config.envelope_from, reply_to=config.smtp_replyto,
+            subject=rendered.subject, msgid=msgid, root_msgid=root,
+            date=event.time / 1000000.0,
+            extra=standard_headers(env, config, event.kind, realm=REALM) +
+            (('X-Trac-Wiki-Page', event.page),
+             ('X-Trac-Wiki-URL', rendered.link)))
+        shared = encode_shared_part(headers, body, config)
+        for recipient, data in build_copies(shared, group, config,
+                                            recipients):
+            copies[id(recipient)] = (rendered.subject, data)
+    return [NewMessage(ticket=None, kind=event.kind, msgid=msgid,
+                       sender=config.envelope_from,
+                       recipient=recipient.address, reason=recipient.reason,
+                       subject=copies[id(recipient)][0],
+                       message=copies[id(recipient)][1])
+            for recipient in recipients]
