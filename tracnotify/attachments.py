@@ -7,7 +7,8 @@ to tracnotify; this component records the same change in the outbox, so it
 goes the way of any ticket change: same recipients and permission check,
 same transports, threaded under the ticket's first mail.
 
-Attachments of wiki pages, milestones and other realms send nothing.  A
+Attachments of wiki pages are mailed to the page's watchers by
+:mod:`tracnotify.wiki_listener`; milestones and other realms send nothing.  A
 ticket's attachments removed together with the ticket itself are recorded
 too, but produce no mail (the ``ticket_deleted`` mail says it all): see
 :func:`tracnotify.pipeline.build_messages`.
