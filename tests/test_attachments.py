@@ -18,6 +18,7 @@ from trac.wiki.model import WikiPage
 from tests.support.policies import enable_hide_ticket_policy
 from tests.support.tickets import create_ticket
 from tests.support.tickets import mails_by_recipient as delivered
+from tests.support.users import full_name, users
 from tracnotify import outbox
 from tracnotify.event import (
     ATTACHMENT_ADDED,
@@ -28,10 +29,7 @@ from tracnotify.event import (
 from tracnotify.mail.format import TicketMailFormatter
 from tracnotify.mail.pipeline import snapshot_ticket
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('joe', 'Joe Owner', 'joe@example.net'),
-         ('bob', 'Bob Uploader', 'bob@example.net'),
-         ('hidden', 'Hidden H', 'hidden@example.net'))
+USERS = users('alice', 'joe', 'bob', 'hidden')
 LONG_DESCRIPTION = ('The log of the crash, with every thread, taken right '
                     'after the server stopped answering. ') * 3
 WIDE = '日本語のファイルの説明、とても長いです。' * 4
@@ -101,7 +99,7 @@ def test_added_body_is_tracs(env):
     attachment = attach(env, ticket.id, description='The server log.')
     event, = events(env, ATTACHMENT_ADDED)
     body = assert_same_as_trac(env, event, attachment)
-    assert 'Changes (by Bob Uploader):\n\n' \
+    assert 'Changes (by %s):\n\n' % full_name('bob') + \
         ' * Attachment "crash.log" added.\n\n The server log.\n' in body
     assert '\n-- \nTicket URL: <http://trac.example.org/ticket/1>\n' in body
 
@@ -138,7 +136,7 @@ def test_ambiguous_width_double(make_env):
 
 
 @pytest.mark.parametrize('full_names, addresses, shown', [
-    ('true', 'false', 'Bob Uploader'),
+    ('true', 'false', full_name('bob')),
     ('false', 'false', 'bob'),
 ])
 def test_author_shown_as_trac_shows_it(env, full_names, addresses, shown):

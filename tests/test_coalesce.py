@@ -15,6 +15,7 @@ from trac.util.datefmt import datetime_now, to_utimestamp, utc
 
 from tests.support.policies import enable_hide_ticket_policy
 from tests.support.tickets import by_recipient, create_ticket, deliver
+from tests.support.users import users
 from tracnotify import outbox
 from tracnotify.config import load_config
 from tracnotify.delivery.deliverer import Deliverer, PassReport
@@ -23,9 +24,7 @@ from tracnotify.listener import TicketMailListener, WebRequestMarker, _web
 from tracnotify.mail.coalesce import Coalescer, group_events, process_hold_owner
 from tracnotify.outbox import clock
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('bob', 'Bob Updater', 'bob@example.net'),
-         ('hidden', 'Hidden H', 'hidden@example.net'))
+USERS = users('alice', 'bob', 'hidden')
 
 
 @pytest.fixture

@@ -18,13 +18,12 @@ from tests.support.tickets import (
     change_ticket,
     create_ticket,
 )
+from tests.support.users import users
 from tracnotify.config import load_config
 from tracnotify.delivery.deliverer import Deliverer, PassReport
 from tracnotify.mail import digest
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('bob', 'Bob Updater', 'bob@example.net'),
-         ('dora', 'Dora D', 'dora@example.net'))
+USERS = users('alice', 'bob', 'dora')
 BERLIN = ZoneInfo('Europe/Berlin')
 
 

@@ -13,6 +13,7 @@ from trac.ticket.notification import TicketChangeEvent, TicketFormatter
 from trac.util.datefmt import utc
 
 from tests.support.tickets import add_users, change_ticket, create_ticket
+from tests.support.users import users
 from tracnotify.event import CREATED, TicketEvent
 from tracnotify.mail.chrome import MAX_SUBJECT_CHARS
 from tracnotify.mail.format import TicketMailFormatter
@@ -26,8 +27,7 @@ WIDE = '日本語のチケットの題名、とても長いです。' * 3
 @pytest.fixture
 def env(make_env):
     env = make_env()
-    add_users(env, ('alice', 'Alice A', 'alice@example.net'),
-              ('joe', 'Joe Owner', 'joe@example.net'))
+    add_users(env, *users('alice', 'joe'))
     return env
 
 
@@ -165,7 +165,7 @@ def test_full_names_and_hidden_addresses(make_env):
     env = make_env()
     env.config.set('trac', 'show_email_addresses', 'false')
     env.config.set('trac', 'show_full_names', 'true')
-    add_users(env, ('joe', 'Joe Owner', 'joe@example.net'))
+    add_users(env, *users('joe'))
     ticket = create_ticket(env, reporter='someone@example.com', owner='joe')
     change_ticket(env, ticket.id, author='joe', owner='other@example.com')
     assert_same_as_trac(env, Ticket(env, ticket.id))

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.support.envs import make_stub_env
+from tests.support.users import users
 from tracnotify.config import load_config
 from tracnotify.event import CHANGED, COMMENT, CREATED, TicketEvent
 from tracnotify.mail.chrome import MAX_SUBJECT_CHARS, clean_header_text
@@ -65,8 +66,7 @@ ENCODINGS = ('none', 'base64', 'qp')
 def env(tmp_path_factory):
     env = make_stub_env(str(tmp_path_factory.mktemp('fuzzmail')), None,
                         {'smtp_always_cc': 'watch@example.com'})
-    env.insert_users([('alice', 'Alice A', 'alice@example.net'),
-                      ('bob', 'Bob B', 'bob@example.net')])
+    env.insert_users(list(users('alice', 'bob')))
     yield env
     env.reset_db()
     env.shutdown()

@@ -13,13 +13,12 @@ from tests.support.tickets import (
     create_ticket,
     deliver,
 )
+from tests.support.users import users
 from tests.test_coalesce import batch_modify
 from tests.test_digest import at, delivered, digests, tomorrow
 from tests.test_html_mail import COMMENT, Checker, check_html, set_session
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('bob', 'Bob Updater', 'bob@example.net'),
-         ('dora', 'Dora D', 'dora@example.net'))
+USERS = users('alice', 'bob', 'dora')
 
 
 def parts(mail):

@@ -15,11 +15,11 @@ from trac.web.session import DetachedSession
 from trac.wiki.api import IWikiMacroProvider
 
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
+from tests.support.users import users
 from tests.test_html_mail import check_html, parts
 from tracnotify.mail.wikitext import wiki_to_html
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('joe', 'Joe Owner', 'joe@example.net'))
+USERS = users('alice', 'joe')
 
 
 class BrokenMacro(Component):

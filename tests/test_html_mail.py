@@ -14,15 +14,13 @@ from tests.support.tickets import (
     create_ticket,
     deliver_to_sink,
 )
+from tests.support.users import users
 from tests.test_format import tracs
 from tracnotify.i18n import catalogs
 from tracnotify.mail import message, pipeline
 from tracnotify.mail.html import clean_html
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('hans', 'Hans H', 'hans@example.net'),
-         ('marie', 'Marie M', 'marie@example.net'),
-         ('joe', 'Joe Owner', 'joe@example.net'))
+USERS = users('alice', 'hans', 'marie', 'joe')
 COMMENT = ("Fixed in [42], see #1.\n\n{{{\nmake test\n}}}\n"
            " * '''bold''' [[Image(http://evil.example/x.png)]]\n"
            " * <script>alert(1)</script> http://example.com/doc\n")

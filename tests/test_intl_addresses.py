@@ -11,11 +11,11 @@ import pytest
 from trac.web.session import DetachedSession
 
 from tests.support.tickets import add_users, create_ticket, deliver
+from tests.support.users import users
 from tracnotify.mail.addresses import ascii_domain, international_address
 from tracnotify.mail.message import AddressError, make_address
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('ivan', 'Ivan I', 'ivan@пример.example'))
+USERS = users('alice', 'ivan')
 CC = 'info@münchen.example, jörg@example.org, bob@example.com'
 IVAN = 'ivan@xn--e1afmkfd.example'
 INFO = 'info@xn--mnchen-3ya.example'

@@ -15,6 +15,7 @@ from tests.support.tickets import (
     create_ticket,
     deliver_to_sink,
 )
+from tests.support.users import users
 from tracnotify.config import load_config
 from tracnotify.event import TicketEvent
 from tracnotify.mail.chrome import footer
@@ -22,8 +23,7 @@ from tracnotify.mail.format import TicketMailFormatter
 from tracnotify.mail.pipeline import build_messages, snapshot_ticket
 
 TEXT = 'Grüße 日本語 ✓'
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('joe', 'Joe Owner', 'joe@example.net'))
+USERS = users('alice', 'joe')
 
 
 @pytest.fixture

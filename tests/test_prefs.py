@@ -16,15 +16,14 @@ from tests.support.tickets import (
     create_ticket,
     deliver_to_sink,
 )
+from tests.support.users import users
 from tracnotify.config import load_config
 from tracnotify.event import TicketEvent
 from tracnotify.mail.choices import delivery_choice, event_categories
 from tracnotify.web.preferences import TicketMailPreferences
 
 TOKEN = 'form-token-123'
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('joe', 'Joe Owner', 'joe@example.net'),
-         ('bob', 'Bob Updater', 'bob@example.net'))
+USERS = users('alice', 'joe', 'bob')
 
 
 def prefs_request(env, method='GET', authname='alice', **args):

@@ -13,16 +13,12 @@ from trac.perm import PermissionSystem
 from tests.support.policies import enable_hide_ticket_policy
 from tests.support.tickets import add_users, change_ticket, create_ticket
 from tests.support.tickets import mails_by_recipient as delivered
+from tests.support.users import users
 from tracnotify.config import load_config
 from tracnotify.event import TicketEvent
 from tracnotify.mail.pipeline import build_messages
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('joe', 'Joe Owner', 'joe@example.net'),
-         ('bob', 'Bob Updater', 'bob@example.net'),
-         ('kim', 'Kim New', 'kim@example.net'),
-         ('hidden', 'Hidden H', 'hidden@example.net'),
-         ('zoe', 'Zoe NoMail', ''))
+USERS = users('alice', 'joe', 'bob', 'kim', 'hidden', 'zoe')
 ADDRESS = {'reporter': 'alice@example.net', 'owner': 'joe@example.net',
            'updater': 'bob@example.net'}
 

@@ -6,13 +6,9 @@ would have sent it at the time."""
 import pytest
 
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
+from tests.support.users import users
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('dora', 'Dora D', 'dora@example.net'),
-         ('bob', 'Bob B', 'bob@example.net'),
-         ('frank', 'Frank F', 'frank@example.net'),
-         ('erin', 'Erin E', 'erin@example.net'),
-         ('carol', 'Carol C', 'carol@example.net'))
+USERS = users('alice', 'dora', 'bob', 'frank', 'erin', 'carol')
 
 
 @pytest.fixture

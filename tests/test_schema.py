@@ -9,6 +9,7 @@ from trac.web.session import DetachedSession
 
 from tests.support.schema_history import RELEASED, all_table_names
 from tests.support.tickets import add_users, by_recipient, change_ticket, create_ticket
+from tests.support.users import users
 from tracnotify import outbox
 from tracnotify.config import TRAC_DISTRIBUTOR_RULE
 from tracnotify.delivery.deliverer import Deliverer, PassReport
@@ -16,9 +17,7 @@ from tracnotify.event import CREATED, TicketEvent
 from tracnotify.outbox import reconcile
 from tracnotify.schema import SCHEMA, SCHEMA_NAME, SCHEMA_VERSION, TracnotifySetup
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('bob', 'Bob B', 'bob@example.net'),
-         ('dora', 'Dora D', 'dora@example.net'))
+USERS = users('alice', 'bob', 'dora')
 
 
 def install_release(env, name: str) -> None:

@@ -10,10 +10,9 @@ from trac.notification.mail import create_message_id
 from trac.ticket.model import Ticket
 
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
+from tests.support.users import users
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('joe', 'Joe Owner', 'joe@example.net'),
-         ('jane', 'Jane J', 'jane.@example.org'))
+USERS = users('alice', 'joe', 'jane')
 
 
 @pytest.fixture

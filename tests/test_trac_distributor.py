@@ -11,6 +11,7 @@ from trac.ticket.notification import TicketChangeEvent
 from trac.ticket.web_ui import TicketModule  # noqa: F401  (Trac's mail templates)
 
 from tests.support.tickets import create_ticket, mails_by_recipient
+from tests.support.users import users
 from tracnotify.config import (
     TRAC_DISTRIBUTOR_RULE,
     load_config,
@@ -18,8 +19,7 @@ from tracnotify.config import (
 )
 from tracnotify.distributor import OutboxDistributor
 
-USERS = (('alice', 'Alice A', 'alice@example.net'),
-         ('bob', 'Bob B', 'bob@example.net'))
+USERS = users('alice', 'bob')
 
 
 def enable_trac_distributor(env):

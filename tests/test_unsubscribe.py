@@ -12,6 +12,7 @@ from trac.test import MockRequest
 from trac.web.api import RequestDone
 
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
+from tests.support.users import users
 from tracnotify.config import load_config
 from tracnotify.mail import chrome, confirmation
 from tracnotify.mail import suppression as unsubscribe
@@ -24,7 +25,7 @@ URL_RE = re.compile(r'^<(http://trac\.example\.org/tracnotify/unsubscribe/'
 
 @pytest.fixture
 def env(sink_env):
-    return sink_env([('alice', 'Alice A', 'alice@example.net')])
+    return sink_env(users('alice'))
 
 
 def delivered(env, sink):

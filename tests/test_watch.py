@@ -6,15 +6,14 @@ from trac.notification.model import Subscription
 
 from tests.support.policies import HIDDEN_TICKET, HIDDEN_USER, enable_hide_ticket_policy
 from tests.support.tickets import change_ticket, create_ticket, deliver, deliver_to_sink
+from tests.support.users import users
 from tracnotify.web import watch
 from tracnotify.web.watch import KLASS
 
 
 @pytest.fixture
 def env(sink_env):
-    return sink_env([('alice', 'Alice A', 'alice@example.net'),
-                     ('dave', 'Dave D', 'dave@example.net'),
-                     (HIDDEN_USER, 'Hidden H', 'hidden@example.net')])
+    return sink_env(users('alice', 'dave', HIDDEN_USER))
 
 
 def delivered(env, sink):
