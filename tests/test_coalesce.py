@@ -13,8 +13,9 @@ import pytest
 from trac.ticket.model import Ticket
 from trac.util.datefmt import datetime_now, to_utimestamp, utc
 
+from tests.support.mails import text_of as body
 from tests.support.policies import enable_hide_ticket_policy
-from tests.support.tickets import by_recipient, create_ticket, deliver
+from tests.support.tickets import batch_modify, by_recipient, create_ticket, deliver
 from tests.support.users import users
 from tracnotify import outbox
 from tracnotify.config import load_config
@@ -30,19 +31,6 @@ USERS = users('alice', 'bob', 'hidden')
 @pytest.fixture
 def env_for(sink_env):
     return functools.partial(sink_env, USERS, always_notify_reporter='true')
-
-
-def batch_modify(env, ids, when, author='bob', comment='Batch!', **values):
-    """What Trac's BatchModifyModule does: one time, one transaction."""
-    with env.db_transaction:
-        for ticket_id in ids:
-            ticket = Ticket(env, ticket_id)
-            ticket.populate(values)
-            ticket.save_changes(author, comment, when=when)
-
-
-def body(message):
-    return message.get_content().replace('\r\n', '\n')
 
 
 def three_tickets(env, sink, **values):

@@ -4,27 +4,25 @@ digest pass takes the current time as an argument."""
 
 import os
 import threading
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from trac.env import Environment
-from trac.web.session import DetachedSession
 from zoneinfo import ZoneInfo
 
+from tests.support.digests import BERLIN, at, delivered, digests, tomorrow
 from tests.support.disk_env import drop_disk_env, make_disk_env
+from tests.support.mails import text_of as text
 from tests.support.tickets import (
     add_users,
-    by_recipient,
     change_ticket,
     create_ticket,
 )
-from tests.support.users import users
+from tests.support.users import set_session, users
 from tracnotify.config import load_config
-from tracnotify.delivery.deliverer import Deliverer, PassReport
 from tracnotify.mail import digest
 
 USERS = users('alice', 'bob', 'dora')
-BERLIN = ZoneInfo('Europe/Berlin')
 
 
 @pytest.fixture
@@ -32,40 +30,6 @@ def env(sink_env):
     env = sink_env(USERS, always_notify_reporter='true', digest_hour='7')
     env.config.set('trac', 'default_timezone', 'Europe/Berlin')
     return env
-
-
-def set_session(env, sid, **attrs):
-    session = DetachedSession(env, sid)
-    for name, value in attrs.items():
-        session[name] = value
-    session.save()
-
-
-def delivered(env, sink):
-    """Expand and send, without the digest pass (whose clock is the real
-    one): the tests run it themselves, at the time they choose."""
-    sink.received.clear()
-    deliverer = Deliverer(env)
-    report = PassReport()
-    deliverer.expand_events(report)
-    deliverer.send_due(report)
-    return by_recipient(sink.received)
-
-
-def at(day: date, hour: int, minute: int = 0, tz=BERLIN) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
-
-
-def tomorrow(tz=BERLIN) -> date:
-    return datetime.now(tz).date() + timedelta(days=1)
-
-
-def digests(env, now):
-    return digest.run_digests(env, load_config(env), now).digests
-
-
-def text(message):
-    return message.get_content().replace('\r\n', '\n')
 
 
 def test_digest_across_a_day_boundary(env, sink):

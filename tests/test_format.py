@@ -9,15 +9,14 @@ import pytest
 import trac.ticket.web_ui  # noqa: F401  (registers Trac's ticket templates)
 from trac.ticket.api import TicketSystem
 from trac.ticket.model import Ticket
-from trac.ticket.notification import TicketChangeEvent, TicketFormatter
 from trac.util.datefmt import utc
 
 from tests.support.tickets import add_users, change_ticket, create_ticket
+from tests.support.trac_reference import last_event, tracs
 from tests.support.users import users
-from tracnotify.event import CREATED, TicketEvent
 from tracnotify.mail.chrome import MAX_SUBJECT_CHARS
 from tracnotify.mail.format import TicketMailFormatter
-from tracnotify.mail.pipeline import comment_number, snapshot_ticket
+from tracnotify.mail.pipeline import snapshot_ticket
 
 LONG_TEXT = ('A long description that goes on and on, well past the width '
              'of one line of a mail, so that it has to wrap. ') * 4
@@ -43,36 +42,12 @@ def add_custom_fields(env) -> None:
     ticket_system.reset_ticket_fields()
 
 
-def last_event(env) -> TicketEvent:
-    (payload,), = env.db_query("""
-        SELECT payload FROM tracnotify_event ORDER BY id DESC LIMIT 1""")
-    event = TicketEvent.from_json(payload)
-    if event.kind != CREATED:
-        event.cnum = comment_number(env, event)
-    return event
-
-
 def ours(env):
     """tracnotify's subject and body for the last recorded change."""
     event = last_event(env)
     rendered = TicketMailFormatter(env, snapshot_ticket(env, event)).render(
         event)
     return rendered.subject, rendered.body
-
-
-def tracs(env, ticket):
-    """Trac 1.6's subject and body for the last change of *ticket*
-    (the ticket object as Trac's web UI holds it right after saving)."""
-    event = last_event(env)
-    if event.kind == CREATED:
-        tevent = TicketChangeEvent('created', ticket, ticket['time'],
-                                   ticket['reporter'])
-    else:
-        tevent = TicketChangeEvent('changed', ticket, event.datetime,
-                                   event.author, event.comment)
-    formatter = TicketFormatter(env)
-    body = formatter.format('email', 'text/plain', tevent).decode('utf-8')
-    return formatter._format_subj(tevent), body
 
 
 def assert_same_as_trac(env, ticket) -> str:

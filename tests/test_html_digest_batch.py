@@ -7,23 +7,18 @@ from datetime import timedelta
 import pytest
 from trac.util.datefmt import datetime_now, utc
 
+from tests.support.digests import at, delivered, digests, tomorrow
+from tests.support.mails import COMMENT, Checker, check_html, parts
 from tests.support.tickets import (
+    batch_modify,
     by_recipient,
     change_ticket,
     create_ticket,
     deliver,
 )
-from tests.support.users import users
-from tests.test_coalesce import batch_modify
-from tests.test_digest import at, delivered, digests, tomorrow
-from tests.test_html_mail import COMMENT, Checker, check_html, set_session
+from tests.support.users import set_session, users
 
 USERS = users('alice', 'bob', 'dora')
-
-
-def parts(mail):
-    return [(p.get_content_type(), p.get_content().replace('\r\n', '\n'))
-            for p in mail.walk() if not p.is_multipart()]
 
 
 def sections(html: str) -> Checker:

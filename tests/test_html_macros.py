@@ -14,9 +14,9 @@ from trac.core import Component, implements
 from trac.web.session import DetachedSession
 from trac.wiki.api import IWikiMacroProvider
 
+from tests.support.mails import check_html, parts
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
 from tests.support.users import users
-from tests.test_html_mail import check_html, parts
 from tracnotify.mail.wikitext import wiki_to_html
 
 USERS = users('alice', 'joe')

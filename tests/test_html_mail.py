@@ -2,28 +2,25 @@
 mail a real SMTP server receives."""
 
 import re
-from html.parser import HTMLParser
 
 import pytest
 from trac.ticket.model import Ticket
-from trac.web.session import DetachedSession
 
+from tests.support.mails import COMMENT, check_html, parts
+from tests.support.mails import text_of as body
 from tests.support.tickets import (
     add_users,
     change_ticket,
     create_ticket,
-    deliver_to_sink,
+    mail_to_each,
 )
-from tests.support.users import users
-from tests.test_format import tracs
+from tests.support.trac_reference import tracs
+from tests.support.users import set_session, users
 from tracnotify.i18n import catalogs
 from tracnotify.mail import message, pipeline
 from tracnotify.mail.html import clean_html
 
 USERS = users('alice', 'hans', 'marie', 'joe')
-COMMENT = ("Fixed in [42], see #1.\n\n{{{\nmake test\n}}}\n"
-           " * '''bold''' [[Image(http://evil.example/x.png)]]\n"
-           " * <script>alert(1)</script> http://example.com/doc\n")
 
 
 @pytest.fixture
@@ -31,67 +28,8 @@ def env(sink_env):
     return sink_env(USERS)
 
 
-def set_session(env, sid, **attrs):
-    session = DetachedSession(env, sid)
-    for name, value in attrs.items():
-        session[name] = value
-    session.save()
-
-
 def delivered(env, sink):
-    return {item.rcpt_tos[0]: item.message for item in deliver_to_sink(env, sink)}
-
-
-class Checker(HTMLParser):
-    """Collects what matters in an HTML part; fails on unbalanced tags."""
-
-    VOID = {'br', 'hr', 'img', 'meta', 'input', 'link'}
-
-    def __init__(self):
-        super().__init__()
-        self.stack, self.tags, self.links, self.errors = [], [], [], []
-        self.styled = 0
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        self.tags.append((tag, attrs))
-        if 'style' in attrs:
-            self.styled += 1
-        if tag == 'a':
-            self.links.append(attrs.get('href'))
-        if tag not in self.VOID:
-            self.stack.append(tag)
-
-    def handle_endtag(self, tag):
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append('unexpected </%s> in %s' % (tag, self.stack))
-        else:
-            self.stack.pop()
-
-
-def check_html(html: str) -> Checker:
-    checker = Checker()
-    checker.feed(html)
-    checker.close()
-    assert not checker.errors and not checker.stack
-    names = {tag for tag, _attrs in checker.tags}
-    assert not names & {'script', 'style', 'link', 'iframe', 'object'}
-    assert 'img' not in names                       # no remote images
-    for _tag, attrs in checker.tags:
-        assert not any(k.startswith('on') for k in attrs)
-        assert 'url(' not in (attrs.get('style') or '')
-        assert 'class' not in attrs                  # inline CSS only
-    assert checker.styled > 10
-    return checker
-
-
-def parts(mail):
-    return [(p.get_content_type(), p.get_content().replace('\r\n', '\n'))
-            for p in mail.walk() if not p.is_multipart()]
-
-
-def body(mail) -> str:
-    return mail.get_content().replace('\r\n', '\n')
+    return mail_to_each(env, sink)
 
 
 def test_multipart_alternative_text_first(env, sink):

@@ -14,7 +14,7 @@ from tests.support.tickets import (
     add_users,
     change_ticket,
     create_ticket,
-    deliver_to_sink,
+    mail_to_each,
 )
 from tests.support.users import users
 from tracnotify.config import load_config
@@ -216,7 +216,7 @@ def mail_env(sink_env):
 
 
 def delivered(env, sink):
-    return {item.rcpt_tos[0]: item.message for item in deliver_to_sink(env, sink)}
+    return mail_to_each(env, sink)
 
 
 def test_event_filter_only_closed(mail_env, sink):

@@ -5,7 +5,12 @@ import pytest
 from trac.notification.model import Subscription
 
 from tests.support.policies import HIDDEN_TICKET, HIDDEN_USER, enable_hide_ticket_policy
-from tests.support.tickets import change_ticket, create_ticket, deliver, deliver_to_sink
+from tests.support.tickets import (
+    change_ticket,
+    create_ticket,
+    deliver,
+    mail_to_each,
+)
 from tests.support.users import users
 from tracnotify.web import watch
 from tracnotify.web.watch import KLASS
@@ -17,7 +22,7 @@ def env(sink_env):
 
 
 def delivered(env, sink):
-    return {m.rcpt_tos[0]: m.message for m in deliver_to_sink(env, sink, True)}
+    return mail_to_each(env, sink, True)
 
 
 def test_watcher_gets_mail_until_unwatching(env, sink):

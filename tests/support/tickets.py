@@ -29,6 +29,16 @@ def change_ticket(env, ticket_id: int, author: str = 'bob',
     return ticket
 
 
+def batch_modify(env, ids, when, author='bob', comment='Batch!',
+                 **values) -> None:
+    """What Trac's BatchModifyModule does: one time, one transaction."""
+    with env.db_transaction:
+        for ticket_id in ids:
+            ticket = Ticket(env, ticket_id)
+            ticket.populate(values)
+            ticket.save_changes(author, comment, when=when)
+
+
 def deliver(env, transport=None):
     """One full delivery pass (build and send); returns its report."""
     return Deliverer(env, transport=transport).run_once()
@@ -59,6 +69,13 @@ def by_recipient(received: Iterable) -> Dict[str, List]:
         for rcpt in item.rcpt_tos:
             mails.setdefault(rcpt, []).append(item.message)
     return mails
+
+
+def mail_to_each(env, sink, check_errors: bool = False) -> Dict[str, object]:
+    """Deliver the outbox; ``{rcpt: message}``, the (last) mail each
+    recipient got."""
+    return {item.rcpt_tos[0]: item.message
+            for item in deliver_to_sink(env, sink, check_errors)}
 
 
 def mails_by_recipient(env, sink, check_errors: bool = False
