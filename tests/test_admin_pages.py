@@ -5,12 +5,11 @@ import re
 
 import pytest
 from trac.admin.web_ui import AdminModule
-from trac.perm import PermissionSystem
 from trac.test import MockRequest
 from trac.util.datefmt import get_timezone
 from trac.web.chrome import Chrome
 
-from tests.test_admin_panel import add_messages, call, html, mark_sent
+from tests.support.admin_pages import add_messages, call, html, mark_sent, with_admin
 from tracnotify import commands, outbox
 from tracnotify.outbox import maintenance as queue_admin
 from tracnotify.web.admin import PER_PAGE
@@ -19,11 +18,7 @@ from tracnotify.web.admin import PER_PAGE
 @pytest.fixture
 def env(make_env, tmp_path):
     """An environment whose trac.ini is a real file, with an admin."""
-    env = make_env()
-    env.config.filename = str(tmp_path / 'trac.ini')
-    env.config.save()
-    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
-    return env
+    return with_admin(make_env(), str(tmp_path / 'trac.ini'))
 
 
 def sent(env, n, ago_days=0.0):
