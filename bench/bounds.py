@@ -111,12 +111,12 @@ def measure(name: str) -> dict:
         seconds = time.perf_counter() - start
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        largest = max(messages, key=lambda m: len(m.message))
+        largest = max(messages, key=lambda m: len(m.text))
         return {'name': name, 'seconds': seconds, 'peak_mb': peak / 1e6,
                 'messages': len(messages),
-                'largest_kb': len(largest.message.encode()) / 1000,
-                'total_mb': sum(len(m.message) for m in messages) / 1e6,
-                'notice': NOTICE in _decoded(largest.message)}
+                'largest_kb': len(largest.text.encode()) / 1000,
+                'total_mb': sum(len(m.text) for m in messages) / 1e6,
+                'notice': NOTICE in _decoded(largest.text)}
     finally:
         env.reset_db()
         env.shutdown()

@@ -31,7 +31,7 @@ def build(name):
 
 
 def parsed(message):
-    raw = message.message.encode('utf-8')
+    raw = message.text.encode('utf-8')
     assert max(len(line) for line in raw.split(b'\r\n')) <= 998
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     return msg, msg.get_body(('plain',)).get_content()
@@ -46,7 +46,7 @@ def test_megabyte_text_is_cut_with_a_notice(name, omitted):
     messages = build(name)
     assert len(messages) == 3                   # reporter, owner, updater
     for message in messages:
-        assert len(message.message) < MAX_MESSAGE_BYTES
+        assert len(message.text) < MAX_MESSAGE_BYTES
         _msg, body = parsed(message)
         notice = '[... %d characters omitted; see the ticket]' % omitted
         assert notice in body
@@ -57,7 +57,7 @@ def test_megabyte_text_is_cut_with_a_notice(name, omitted):
 
 def test_megabyte_description_change_keeps_old_and_new_cut():
     message = build('1MB description change')[0]
-    assert len(message.message) < MAX_MESSAGE_BYTES
+    assert len(message.text) < MAX_MESSAGE_BYTES
     _msg, body = parsed(message)
     assert body.count('characters omitted; see the ticket]') == 2
     assert 'Old description:' in body and 'New description:' in body
@@ -68,7 +68,7 @@ def test_ten_thousand_character_subject():
     msg, body = parsed(message)
     assert len(msg['Subject']) <= MAX_SUBJECT_CHARS
     assert msg['Subject'].endswith('\u2026')
-    head = message.message.split('\r\n\r\n', 1)[0]
+    head = message.text.split('\r\n\r\n', 1)[0]
     assert max(len(line) for line in head.split('\r\n')
                if not line.startswith('List-Unsubscribe:')) <= 78
     assert ('word ' * 100) in ' '.join(body.split())   # the body keeps it
@@ -78,8 +78,8 @@ def test_ten_thousand_cc_added_each_gets_a_small_mail():
     messages = build('10,000 cc added (public cc)')
     assert len(messages) == CC_ENTRIES + 3
     assert len({m.recipient for m in messages}) == len(messages)
-    largest = max(messages, key=lambda m: len(m.message))
-    assert len(largest.message) < 10000
+    largest = max(messages, key=lambda m: len(m.text))
+    assert len(largest.text) < 10000
     msg, body = parsed(largest)
     # over MAX_PUBLIC_ADDRESSES: each copy names only its own recipient
     assert CC_ENTRIES > MAX_PUBLIC_ADDRESSES
@@ -89,7 +89,7 @@ def test_ten_thousand_cc_added_each_gets_a_small_mail():
 
 def test_five_thousand_custom_field_changes():
     message = build('5,000 custom field changes')[0]
-    assert len(message.message) < MAX_MESSAGE_BYTES
+    assert len(message.text) < MAX_MESSAGE_BYTES
     _msg, body = parsed(message)
     assert 'characters omitted; see the ticket]' in body
     assert '* f0000:  old value 0 => new value 0' in body

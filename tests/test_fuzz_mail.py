@@ -151,7 +151,7 @@ def test_any_text_in_any_field_makes_sound_mail(env, kind, summary,
     messages = build_messages(env, config, event)
     assert messages, 'always_cc gets every change'
     for message in messages:
-        msg = check_wire(message.message)
+        msg = check_wire(message.text)
         assert message.subject == rendered.subject
         assert words(msg['Subject']) == words(rendered.subject)
         assert msg['X-Trac-Ticket-ID'] == '1'

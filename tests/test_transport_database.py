@@ -14,6 +14,7 @@ from email.policy import SMTP
 
 import pytest
 
+from tests.support.outbox_rows import stored_messages
 from tests.support.tickets import change_ticket, create_ticket, deliver
 from tracnotify.delivery.deliverer import Deliverer
 from tracnotify.delivery.transports import database
@@ -246,8 +247,7 @@ def test_ticket_change_through_queue_and_relay(make_env, smtp_sink,
     assert done.returncode == 0, done.stderr
     received = sink.wait_for(report.sent)
     assert len(received) == report.sent
-    stored = {(r, m): data for r, m, data in env.db_query(
-        "SELECT recipient, msgid, message FROM tracnotify_message")}
+    stored = stored_messages(env)
     for item in received:
         assert 'Bcc' not in item.message
         assert item.data == stored[(item.rcpt_tos[0],

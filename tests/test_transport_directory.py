@@ -6,6 +6,7 @@ import os
 from email.message import EmailMessage
 from email.policy import SMTP
 
+from tests.support.outbox_rows import stored_messages
 from tests.support.tickets import change_ticket, create_ticket, deliver
 from tracnotify.delivery.deliverer import Deliverer
 from tracnotify.delivery.transports import directory
@@ -129,8 +130,7 @@ def test_ticket_change_lands_in_folder(make_env, tmp_path):
     assert report.retrying == report.dead == 0
     names = eml_files(folder)
     assert len(names) == report.sent >= 4
-    stored = {(r, m): data for r, m, data in env.db_query(
-        "SELECT recipient, msgid, message FROM tracnotify_message")}
+    stored = stored_messages(env)
     for name in names:
         raw = (folder / name).read_bytes()
         msg = read(folder / name)

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.support.outbox_rows import stored_messages
 from tests.support.smtp_sink import free_port
 from tests.support.tickets import change_ticket, create_ticket, deliver
 from tracnotify.delivery.deliverer import Deliverer
@@ -254,8 +255,8 @@ def test_ticket_change_through_msmtp(make_env, smtp_sink):
     assert report.sent == len(received) >= 4
     archive = [r for r in received if r.rcpt_tos == ['archive@example.net']]
     assert len(archive) == 2
-    stored = {(row[0], row[1]): row[2].encode() for row in env.db_query(
-        "SELECT recipient, msgid, message FROM tracnotify_message")}
+    stored = {key: text.encode()
+              for key, text in stored_messages(env).items()}
     for item in received:
         assert 'Bcc' not in item.message
         assert item.data == stored[(item.rcpt_tos[0],

@@ -19,10 +19,10 @@ from trac.db.schema import Column, Index, Table
 
 from tracnotify.config import TRAC_DISTRIBUTOR_RULE, trac_distributor_enabled
 from tracnotify.i18n.domain import register_domain
-from tracnotify.outbox import reconcile
+from tracnotify.outbox import bodies, reconcile
 
 SCHEMA_NAME = 'tracnotify_version'
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = [
     # One row per ticket change: its snapshot (in the ticket's own
@@ -47,7 +47,9 @@ SCHEMA = [
         Index(['state', 'id']),
         Index(['change_key'], unique=True),
     ],
-    # One row per recipient and change: the finished RFC 5322 message.
+    # One row per recipient and change: the copy's own headers (v5) and
+    # the id of the part it shares with the other copies of the change
+    # (tracnotify_body); a row without body_id holds a whole message.
     Table('tracnotify_message', key='id')[
         Column('id', auto_increment=True),
         Column('event_id', type='int'),
@@ -60,6 +62,7 @@ SCHEMA = [
         Column('reason'),
         Column('subject'),
         Column('message'),
+        Column('body_id', type='int'),      # v5
         Column('state'),
         Column('attempts', type='int'),
         Column('next_attempt', type='int64'),
@@ -71,6 +74,7 @@ SCHEMA = [
         Index(['state', 'next_attempt']),
         Index(['event_id']),
         Index(['sent_at']),
+        Index(['body_id']),
     ],
 ]
 
@@ -136,6 +140,18 @@ SCHEMA = SCHEMA + SCHEMA_V3
 SCHEMA_V4_TABLES = ('tracnotify_event', 'tracnotify_digest_item')
 
 
+#: Version 5: the part all copies of a change share is stored once
+#: (:mod:`tracnotify.outbox.bodies`); ``tracnotify_message.body_id``.
+SCHEMA_V5 = [
+    Table('tracnotify_body', key='id')[
+        Column('id', auto_increment=True),
+        Column('created', type='int64'),
+        Column('data'),         # From, Subject, ..., the encoded body
+    ],
+]
+SCHEMA = SCHEMA + SCHEMA_V5
+
+
 def _table(name: str) -> Table:
     return next(t for t in SCHEMA if t.name == name)
 
@@ -162,9 +178,22 @@ def _upgrade_to_4(dbm: DatabaseManager) -> None:
     reconcile.start_mark(dbm.env)
 
 
+def _upgrade_to_5(dbm: DatabaseManager) -> None:
+    """tracnotify_body, tracnotify_message.body_id, and the queued whole
+    messages split into their own headers and one shared part each."""
+    _create(SCHEMA_V5)(dbm)
+    table = _table('tracnotify_message')
+    if 'body_id' not in set(dbm.get_column_names(table.name)):
+        dbm.upgrade_tables([table])
+    converted = bodies.convert_queued(dbm.env)
+    dbm.env.log.info('tracnotify: %d queued messages now share their body',
+                     converted)
+
+
 #: version -> the step that takes the database from version - 1 to it
 UPGRADES: Dict[int, Callable[[DatabaseManager], None]] = {
-    2: _create(SCHEMA_V2), 3: _create(SCHEMA_V3), 4: _upgrade_to_4}
+    2: _create(SCHEMA_V2), 3: _create(SCHEMA_V3), 4: _upgrade_to_4,
+    5: _upgrade_to_5}
 
 
 class TracnotifySetup(Component):

@@ -46,6 +46,9 @@ _MESSAGE_V1 = Table('tracnotify_message', key='id')[
     Index(['event_id']),
     Index(['sent_at']),
 ]
+_EVENT_V4 = Table('tracnotify_event', key='id')[
+    _EVENT_V1.columns + [Column('change_key'), Index(['state', 'id']),
+                         Index(['change_key'], unique=True)]]
 _UNSUB_V2 = [
     Table('tracnotify_unsub_token', key='token_hash')[
         Column('token_hash'),
@@ -93,6 +96,8 @@ RELEASED: Dict[str, tuple] = {
     'v3-without-html': (3, [_EVENT_V1, _MESSAGE_V1] + _UNSUB_V2 +
                         [_DIGEST_ITEM_V3_NO_HTML, _DIGEST_V3]),
     'v3': (3, [_EVENT_V1, _MESSAGE_V1] + _UNSUB_V2 +
+           [_DIGEST_ITEM_V3, _DIGEST_V3]),
+    'v4': (4, [_EVENT_V4, _MESSAGE_V1] + _UNSUB_V2 +
            [_DIGEST_ITEM_V3, _DIGEST_V3]),
 }
 

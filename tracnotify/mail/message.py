@@ -284,20 +284,29 @@ def _split(addr: str) -> Tuple[str, str]:
     return address.username, address.domain
 
 
-def build_copies(shared: bytes, recipients: Sequence[Recipient],
-                 config: NotifyConfig,
-                 everyone: Optional[Sequence[Recipient]] = None
-                 ) -> List[Tuple[Recipient, str]]:
-    """One full message per recipient: personal headers + shared part.
+def build_heads(recipients: Sequence[Recipient], config: NotifyConfig,
+                everyone: Optional[Sequence[Recipient]] = None
+                ) -> List[Tuple[Recipient, str]]:
+    """The personal headers of each recipient's copy; the copy is these
+    followed by the shared part (:func:`encode_shared_part`).
     *everyone*: all recipients of the change, when *recipients* is one
     (language, format) group of them (the public To/Cc lists them all)."""
     visible = [r for r in (recipients if everyone is None else everyone)
                if r.visibility != 'bcc']
     if config.use_public_cc and len(visible) > MAX_PUBLIC_ADDRESSES:
         config = replace(config, use_public_cc=False)
-    text = shared.decode('ascii')
+    # ASCII but for the headers of a copy to an SMTPUTF8 address
     return [(recipient,
-             # ASCII but for the headers of a copy to an SMTPUTF8 address
-             personal_headers(recipient, visible, config).decode('utf-8') +
-             text)
+             personal_headers(recipient, visible, config).decode('utf-8'))
             for recipient in recipients]
+
+
+def build_copies(shared: bytes, recipients: Sequence[Recipient],
+                 config: NotifyConfig,
+                 everyone: Optional[Sequence[Recipient]] = None
+                 ) -> List[Tuple[Recipient, str]]:
+    """One full message per recipient: personal headers + shared part
+    (see :func:`build_heads`)."""
+    text = shared.decode('ascii')
+    return [(recipient, head + text)
+            for recipient, head in build_heads(recipients, config, everyone)]

@@ -22,7 +22,7 @@ from tracnotify.mail.message import (
     AddressError,
     MailHeaders,
     Recipient,
-    build_copies,
+    build_heads,
     encode_shared_part,
     make_address,
 )
@@ -225,15 +225,18 @@ def render_messages(env, config: NotifyConfig, event: TicketEvent,
             date=when / 1000000.0,
             extra=standard_headers(env, config, event.kind, event.ticket_id,
                                    rendered.link))
-        shared = encode_shared_part(headers, rendered.body, config, html, fmt)
-        for recipient, data in build_copies(shared, group, config,
-                                            recipients):
-            copies[id(recipient)] = (rendered.subject, data)
+        # stored once for the group (outbox.add_messages): each copy
+        # holds only its personal headers
+        shared = encode_shared_part(headers, rendered.body, config, html,
+                                    fmt).decode('ascii')
+        for recipient, head in build_heads(group, config, recipients):
+            copies[id(recipient)] = (rendered.subject, head, shared)
     return [NewMessage(ticket=event.ticket_id, kind=event.kind, msgid=msgid,
                        sender=config.envelope_from,
                        recipient=recipient.address, reason=recipient.reason,
                        subject=copies[id(recipient)][0],
-                       message=copies[id(recipient)][1])
+                       message=copies[id(recipient)][1],
+                       shared=copies[id(recipient)][2])
             for recipient in recipients]
 
 

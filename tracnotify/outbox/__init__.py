@@ -34,7 +34,7 @@ from typing import (
 )
 
 from tracnotify.event import TicketEvent
-from tracnotify.outbox import clock
+from tracnotify.outbox import bodies, clock
 
 PENDING = 'pending'
 SENT = 'sent'
@@ -74,13 +74,16 @@ class OutgoingMessage:
     recipient: str
     reason: str
     subject: str
-    message: str
+    message: str        # the whole message, or its personal headers
     attempts: int
+    #: the part shared by all copies of the change (``tracnotify_body``),
+    #: one object for every copy claimed together; '' for a whole message
+    shared: str = ''
 
     @property
     def data(self) -> bytes:
         """The message in RFC 5322 form, with CRLF line ends."""
-        return self.message.encode('utf-8')
+        return (self.message + self.shared).encode('utf-8')
 
 
 @dataclass
@@ -94,7 +97,15 @@ class NewMessage:
     recipient: str
     reason: str
     subject: str
-    message: str
+    message: str        # the whole message, or its personal headers
+    #: the part shared by the copies of a change, stored once for all the
+    #: messages (of one :func:`add_messages`) that hold this same object
+    shared: Optional[str] = None
+
+    @property
+    def text(self) -> str:
+        """The whole message."""
+        return self.message + (self.shared or '')
 
 
 # Events ---------------------------------------------------------------------
@@ -317,19 +328,31 @@ def add_messages(env, messages: Iterable[NewMessage],
                  created: Optional[int] = None) -> int:
     """Queue *messages* (of the event *event_id*, if any), due now (on the
     database's clock), in the caller's transaction if there is one;
-    returns how many.  *created* (microseconds) defaults to now."""
+    returns how many.  *created* (microseconds) defaults to now.  A shared
+    part is stored once (``tracnotify_body``) for all the messages that
+    hold it."""
     now = now_us()
-    rows = [(event_id, now if created is None else created, m.ticket, m.kind,
-             m.msgid, m.sender, m.recipient, m.reason, m.subject, m.message,
-             PENDING, 0, now) for m in messages]
-    if rows:
-        with env.db_transaction as db:
+    created = now if created is None else created
+    with env.db_transaction as db:
+        body_ids: Dict[int, int] = {}
+        rows = []
+        for m in messages:
+            body_id = None
+            if m.shared is not None:
+                body_id = body_ids.get(id(m.shared))
+                if body_id is None:
+                    body_id = bodies.add_body(db, m.shared, created)
+                    body_ids[id(m.shared)] = body_id
+            rows.append((event_id, created, m.ticket, m.kind, m.msgid,
+                         m.sender, m.recipient, m.reason, m.subject,
+                         m.message, body_id, PENDING, 0, now))
+        if rows:
             db.executemany("""
                 INSERT INTO tracnotify_message
                     (event_id, created, ticket, kind, msgid, sender,
-                     recipient, reason, subject, message, state, attempts,
-                     next_attempt, updated)
-                VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{},%s)
+                     recipient, reason, subject, message, body_id, state,
+                     attempts, next_attempt, updated)
+                VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{},%s)
                 """.format(clock.now_sql(env)), rows)
     return len(rows)
 
@@ -379,10 +402,12 @@ def claim_messages(env, limit: int, lease_seconds: int = LEASE_SECONDS
                    'AND (lease_until IS NULL OR lease_until<{0})'.format(now),
                    [PENDING], 'next_attempt, id', limit, lease_seconds)
     rows = env.db_query("""
-        SELECT {} FROM tracnotify_message
+        SELECT {}, body_id FROM tracnotify_message
         WHERE lease_owner=%s ORDER BY id""".format(', '.join(_MESSAGE_COLUMNS)),
         (token,)) if token else []
-    messages = [OutgoingMessage(*row) for row in rows]
+    shared = bodies.load_bodies(env, {row[-1] for row in rows})
+    messages = [OutgoingMessage(*row[:-1], shared=shared.get(row[-1], ''))
+                for row in rows]
     return Claim(messages, 'tracnotify_message', token or '',
                  [m.id for m in messages], lease_seconds, since)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from tracnotify import outbox
+from tracnotify.outbox import bodies
 from tracnotify.outbox.clock import db_now_us
 
 #: queue filters -> the WHERE clause that selects them
@@ -135,9 +136,11 @@ def delete(env, ids: Sequence[int]) -> int:
     """Delete unsent messages; returns how many there were."""
     found = existing_ids(env, ids)
     if found:
-        env.db_transaction.executemany(
-            'DELETE FROM tracnotify_message WHERE id=%s AND state IN (%s, %s)',
-            [(i, outbox.PENDING, outbox.DEAD) for i in found])
+        with env.db_transaction as db:
+            db.executemany('DELETE FROM tracnotify_message '
+                           'WHERE id=%s AND state IN (%s, %s)',
+                           [(i, outbox.PENDING, outbox.DEAD) for i in found])
+            bodies.purge_orphans(db)
     return len(found)
 
 
@@ -157,6 +160,8 @@ def purge_sent(env, older_than_days: int,
             DELETE FROM tracnotify_message WHERE state=%s AND sent_at<%s
             """, (outbox.SENT, cutoff))
         messages = cursor.rowcount
+        if messages:
+            bodies.purge_orphans(db)
         cursor.execute("""
             DELETE FROM tracnotify_event
             WHERE state=%s AND created<%s AND NOT EXISTS (
