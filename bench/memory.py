@@ -59,7 +59,7 @@ def fill_copies(path: str, total: int) -> int:
     ticket.insert()
     Deliverer(env).expand_events(PassReport())
     rows = env.db_query("""SELECT event_id, created, ticket, kind, msgid,
-        sender, recipient, reason, subject, message
+        sender, recipient, reason, subject, message, body_id
         FROM tracnotify_message""")
     copies = 1
     with env.db_transaction as db:
@@ -67,8 +67,8 @@ def fill_copies(path: str, total: int) -> int:
             db.executemany("""
                 INSERT INTO tracnotify_message (event_id, created, ticket,
                     kind, msgid, sender, recipient, reason, subject, message,
-                    state, attempts, next_attempt, updated)
-                VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',0,0,0)""",
+                    body_id, state, attempts, next_attempt, updated)
+                VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',0,0,0)""",
                 [r[:6] + ('c%d.%s' % (copies, r[6]),) + r[7:]
                  for r in rows])
             copies += 1
