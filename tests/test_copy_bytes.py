@@ -2,18 +2,29 @@
 byte for byte what the ``email`` package writes for the same recipient
 (every kind of address, reason and link, plain or not)."""
 
+import re
 import string
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracnotify.config import NotifyConfig
+from tracnotify.mail.chrome import clean_header_text
 from tracnotify.mail.message import (
+    BODY_POLICY,
     AddressError,
+    MailHeaders,
     Recipient,
     _spliced_headers,
+    choose_cte,
     email_personal_headers,
+    encode_shared_part,
+    make_address,
     personal_headers,
 )
 
@@ -90,3 +101,84 @@ def test_any_recipient(address, reason, link):
     spliced, expected = both(Recipient(address, reason,
                                        unsubscribe_url=link))
     assert spliced == expected
+
+
+# The shared part ---------------------------------------------------------------
+
+def email_shared_part(headers: MailHeaders, body: str, config: NotifyConfig,
+                      html=None, fmt='text') -> bytes:
+    """The shared part as one EmailMessage writes it (the implementation
+    before the header lines were prepared one by one)."""
+    msg = EmailMessage(policy=SMTP)
+    msg['From'] = Address(clean_header_text(headers.from_name, 200),
+                          *split(headers.from_addr))
+    if headers.reply_to:
+        msg['Reply-To'] = make_address(headers.reply_to)
+    msg['Subject'] = clean_header_text(headers.subject)
+    msg['Date'] = formatdate(headers.date, localtime=False)
+    msg['Message-ID'] = headers.msgid
+    if headers.root_msgid:
+        msg['In-Reply-To'] = headers.root_msgid
+        msg['References'] = headers.root_msgid
+    for name, value in headers.extra:
+        msg[name] = clean_header_text(str(value), 900)
+    msg['Auto-Submitted'] = 'auto-generated'
+    msg['Precedence'] = 'bulk'
+    msg.policy = BODY_POLICY
+    if html is not None and fmt == 'html':
+        msg.set_content(html, subtype='html', charset='utf-8',
+                        cte=choose_cte(html, config.mime_encoding))
+    else:
+        msg.set_content(body, subtype='plain', charset='utf-8',
+                        cte=choose_cte(body, config.mime_encoding))
+        if html is not None and fmt == 'both':
+            msg.add_alternative(html, subtype='html', charset='utf-8',
+                                cte=choose_cte(html, config.mime_encoding))
+    return msg.as_bytes(policy=SMTP)
+
+
+def split(addr: str):
+    address = make_address(addr)
+    return address.username, address.domain
+
+
+HEADER_TEXT = st.text(st.characters(blacklist_categories=('Cs',)),
+                      max_size=120)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=HEADER_TEXT, subject=HEADER_TEXT, extra=HEADER_TEXT,
+       body=st.text(max_size=300), root=st.booleans(),
+       reply=st.sampled_from(['', 'reply@example.org', 'Rép <r@b.org>']),
+       sender=st.sampled_from(['trac@example.org', 'trac@bücher.example',
+                               'no-at', 'bad@@x']),
+       encoding=st.sampled_from(['none', 'base64', 'qp']),
+       fmt=st.sampled_from(['text', 'html']))
+def test_shared_part_is_what_one_email_message_writes(
+        name, subject, extra, body, root, reply, sender, encoding, fmt):
+    headers = MailHeaders(name, sender, reply, subject, '<m.1@example.org>',
+                          '<r.0@example.org>' if root else None,
+                          1700000000.5,
+                          (('X-Trac-Project', extra), ('X-Trac-Ticket-ID', 7),
+                           ('List-Id', '"%s" <p.example.org>' % extra)))
+    config = NotifyConfig(mime_encoding=encoding)
+    html = '<p>%s</p>' % body if fmt == 'html' else None
+    try:
+        expected = email_shared_part(headers, body, config, html, fmt)
+    except (AddressError, ValueError) as e:
+        with pytest.raises(type(e)):
+            encode_shared_part(headers, body, config, html, fmt)
+        return
+    assert encode_shared_part(headers, body, config, html, fmt) == expected
+
+
+def test_shared_part_multipart_alternative():
+    headers = MailHeaders('Trac', 'trac@example.org', '', 'S', '<m@x>',
+                          None, 1700000000.0)
+    config = NotifyConfig()
+    ours = encode_shared_part(headers, 'text ü', config, '<p>html</p>',
+                              'both')
+    theirs = email_shared_part(headers, 'text ü', config, '<p>html</p>',
+                               'both')
+    boundary = re.compile(rb'=+[0-9]+=+')
+    assert boundary.sub(b'B', ours) == boundary.sub(b'B', theirs)

@@ -7,6 +7,7 @@ visible To/Cc and the reason it gets the mail.  All headers go through the
 inject a header.
 """
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from email.headerregistry import Address
@@ -25,6 +26,8 @@ from tracnotify.mail.addresses import (
 from tracnotify.mail.chrome import clean_header_text
 
 UNDISCLOSED = 'undisclosed-recipients: ;'
+_AUTO_SUBMITTED = b'Auto-Submitted: auto-generated\r\n'
+_PRECEDENCE = b'Precedence: bulk\r\n'
 _CTE = {'base64': 'base64', 'qp': 'quoted-printable'}
 #: the policy bodies are encoded with: quoted-printable lines of at most 76
 #: characters (RFC 2045 6.7; ``SMTP``'s 78 is the limit for header lines,
@@ -155,25 +158,27 @@ def encode_shared_part(headers: MailHeaders, body: str,
     (once per language and format).  *fmt* ``html`` sends *html* alone,
     ``both`` a multipart/alternative of *body* then *html* (the last part
     is the preferred one, RFC 2046), ``text`` (or no *html*) *body* alone.
-    """
-    msg = EmailMessage(policy=SMTP)
-    msg['From'] = Address(clean_header_text(headers.from_name, 200),
-                          *_split(headers.from_addr))
+
+    Each header is written by the ``email`` package as it would write it
+    in a whole message (:func:`_header_line`); the lines that repeat from
+    change to change (From, Reply-To, X-Trac-Project, List-Id...) are
+    written once per process."""
+    lines = [_address_line('From', clean_header_text(headers.from_name, 200),
+                           headers.from_addr)]
     if headers.reply_to:
-        msg['Reply-To'] = make_address(headers.reply_to)
-    msg['Subject'] = clean_header_text(headers.subject)
-    msg['Date'] = formatdate(headers.date, localtime=False)
-    msg['Message-ID'] = headers.msgid
+        lines.append(_address_line('Reply-To', '', headers.reply_to))
+    lines += [_header_line('Subject', clean_header_text(headers.subject)),
+              _header_line('Date', formatdate(headers.date, localtime=False)),
+              _header_line('Message-ID', headers.msgid)]
     if headers.root_msgid:
-        msg['In-Reply-To'] = headers.root_msgid
-        msg['References'] = headers.root_msgid
-    for name, value in headers.extra:
-        msg[name] = clean_header_text(str(value), 900)
-    msg['Auto-Submitted'] = 'auto-generated'
-    msg['Precedence'] = 'bulk'
+        lines += [_header_line('In-Reply-To', headers.root_msgid),
+                  _header_line('References', headers.root_msgid)]
+    lines += [_header_line(name, clean_header_text(str(value), 900))
+              for name, value in headers.extra]
+    lines += [_AUTO_SUBMITTED, _PRECEDENCE]
     # the body parts are encoded under BODY_POLICY (the parts that
     # add_alternative makes inherit it), the headers generated under SMTP
-    msg.policy = BODY_POLICY
+    msg = EmailMessage(policy=BODY_POLICY)
     if html is not None and fmt == 'html':
         msg.set_content(html, subtype='html', charset='utf-8',
                         cte=choose_cte(html, config.mime_encoding))
@@ -183,7 +188,26 @@ def encode_shared_part(headers: MailHeaders, body: str,
         if html is not None and fmt == 'both':
             msg.add_alternative(html, subtype='html', charset='utf-8',
                                 cte=choose_cte(html, config.mime_encoding))
-    return msg.as_bytes(policy=SMTP)
+    return b''.join(lines) + msg.as_bytes(policy=SMTP)
+
+
+@functools.lru_cache(maxsize=512)
+def _header_line(name: str, value: str) -> bytes:
+    """``name: value`` as ``EmailMessage(policy=SMTP)`` writes it (parsed
+    by the header registry, folded, CRLF): the header the ``email``
+    package would put in the message, without building one."""
+    return SMTP.fold_binary(*SMTP.header_store_parse(name, value))
+
+
+@functools.lru_cache(maxsize=64)
+def _address_line(name: str, display: str, addr: str) -> bytes:
+    """From/Reply-To: the address checked by :func:`make_address`
+    (:class:`AddressError` for a broken one) and written as one
+    :class:`Address`."""
+    address = make_address(addr)
+    return SMTP.fold_binary(*SMTP.header_store_parse(
+        name, Address(display, address.username, address.domain)
+        if display else address))
 
 
 def personal_headers(recipient: Recipient,
@@ -277,11 +301,6 @@ def _set_public(msg: EmailMessage, visible: Sequence[Recipient]) -> None:
         msg['To'] = to or UNDISCLOSED
     if cc:
         msg['Cc'] = cc
-
-
-def _split(addr: str) -> Tuple[str, str]:
-    address = make_address(addr)
-    return address.username, address.domain
 
 
 def build_heads(recipients: Sequence[Recipient], config: NotifyConfig,
