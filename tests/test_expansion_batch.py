@@ -93,3 +93,23 @@ def test_event_the_database_refuses_fails_alone(make_env, monkeypatch):
     assert env.db_query('SELECT ticket, state FROM tracnotify_event '
                         'WHERE id=%s', (bad,)) == [(first.id,
                                                    outbox.PENDING)]
+
+
+def test_first_mail_leaves_before_the_whole_backlog_is_built(sink_env, sink):
+    """A pass sends claim by claim: when the first mail is sent, events
+    of a backlog bigger than one claim are still waiting."""
+    env = sink_env()
+    for n in range(60):
+        create_ticket(env, summary='Backlog %d' % n,
+                      cc='r%d@example.org' % n)
+    waiting = []
+
+    def progress(report):
+        if not waiting:
+            waiting.append(env.db_query(
+                "SELECT COUNT(*) FROM tracnotify_event WHERE state='pending'"
+            )[0][0])
+    report = Deliverer(env).run_once(progress=progress)
+    assert report.events == 60
+    assert report.sent == report.messages_built >= 60
+    assert waiting == [10]      # one claim of 50 built, then sent

@@ -77,7 +77,8 @@ class Deliverer:
         self._report_lock = threading.Lock()
 
     def expand_events(self, report: PassReport, limit: int = 50,
-                      stop: Optional[threading.Event] = None) -> None:
+                      stop: Optional[threading.Event] = None,
+                      rounds: Optional[int] = None) -> int:
         """Turn recorded events into messages (and digest items); changes
         of a batch become one mail per recipient (``coalesce.py``).  The
         messages of all the events claimed together are stored in one
@@ -86,16 +87,23 @@ class Deliverer:
         The claim's lease is renewed while its events are expanded; an
         event whose lease was lost anyway (another worker has it) is
         skipped, and its result dropped.  When *stop* is set, no more
-        events are claimed."""
+        events are claimed; *rounds*: claim at most that many times (by
+        default until no event is left).  Returns how many events were
+        claimed."""
         from tracnotify.mail.coalesce import Coalescer
         from tracnotify.mail.realms import build_messages, load_event
         from tracnotify.mail.suppression import TokenBatch, purge_if_due
+        total = 0
         with LeaseKeeper(self.env, self._threads_allowed()) as keeper:
-            while stop is None or not stop.is_set():
+            while (stop is None or not stop.is_set()) and \
+                    (rounds is None or rounds > 0):
                 claim = outbox.claim_events(self.env, limit,
                                             self.config.lease_seconds)
                 if not claim:
                     break
+                total += len(claim)
+                if rounds is not None:
+                    rounds -= 1
                 keeper.watch(claim)
                 singles, batches = Coalescer(self.env,
                                              self.config).split(claim)
@@ -121,6 +129,7 @@ class Deliverer:
                 self._store(claim, built, report)
                 keeper.watch(None)
         purge_if_due(self.env)
+        return total
 
     def _expand_batch(self, batch, claim: outbox.Claim,
                       report: PassReport) -> None:
@@ -385,8 +394,9 @@ class Deliverer:
             report.errors.append(exception_to_unicode(e))
 
     def run_once(self, progress=None, stop=None) -> PassReport:
-        """Record lost changes, expand pending events, then send what is
-        due."""
+        """Record lost changes, then expand pending events and send what
+        is due, claim by claim: the first mail leaves once the first events
+        claimed are built, not after the whole backlog."""
         report = PassReport()
         self.reconcile(report)
         if not self.config.can_send:
@@ -396,7 +406,12 @@ class Deliverer:
                 'neither smtp_from nor smtp_replyto is set in [notification]')
             self.log.info('tracnotify: nothing sent: %s', report.errors[-1])
             return report
-        self.expand_events(report, stop=stop)
-        self.run_digests(report)
-        self.send_due(report, progress, stop)
-        return report
+        digests = True
+        while True:
+            claimed = self.expand_events(report, stop=stop, rounds=1)
+            if digests:
+                self.run_digests(report)
+                digests = False
+            self.send_due(report, progress, stop)
+            if not claimed or (stop is not None and stop.is_set()):
+                return report
