@@ -25,12 +25,15 @@ def install_release(env, name: str) -> None:
     with one old event in them."""
     version, tables = RELEASED[name]
     dbm = DatabaseManager(env)
-    dbm.drop_tables(all_table_names())
+    dbm.drop_tables(sorted(set(all_table_names()) |
+                           {t.name for t in SCHEMA}))   # and today's
     with env.db_transaction as db:
         db("DELETE FROM system WHERE name IN (%s, %s)",
            (SCHEMA_NAME, reconcile.MARK))
     dbm.create_tables(tables)
     dbm.set_database_version(version, SCHEMA_NAME)
+    if version >= 4:            # version 4 set the reconciler's mark
+        reconcile.start_mark(env)
     env.db_transaction("""
         INSERT INTO tracnotify_event (created, kind, ticket, author, payload,
                                       state, attempts)

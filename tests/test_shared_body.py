@@ -1,6 +1,6 @@
-"""The part all copies of a change share is stored once (schema 4), the
+"""The part all copies of a change share is stored once (schema 5), the
 copies delivered are byte for byte the whole messages built in memory by
-the ``email`` package, and the upgrade from version 3 splits a populated
+the ``email`` package, and the upgrade from version 4 splits a populated
 outbox without changing one byte of what is then delivered."""
 
 import itertools
@@ -10,6 +10,7 @@ from trac.db.api import DatabaseManager
 
 import tracnotify.mail.message as message_module
 import tracnotify.mail.suppression as suppression
+from tests.support.schema_history import RELEASED
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
 from tracnotify import outbox
 from tracnotify.config import load_config
@@ -17,9 +18,8 @@ from tracnotify.event import TicketEvent
 from tracnotify.mail.pipeline import build_messages
 from tracnotify.outbox import bodies, maintenance
 from tracnotify.schema import (
-    MESSAGE_TABLE_V1,
     SCHEMA_NAME,
-    SCHEMA_V4,
+    SCHEMA_V5,
     SCHEMA_VERSION,
     TracnotifySetup,
 )
@@ -92,14 +92,16 @@ def test_claimed_copies_share_one_string(make_env):
     assert all(m.data.startswith(b'To: ') for m in claimed)
 
 
-def populate_version_3(env, monkeypatch) -> dict:
-    """The outbox as version 3 kept it: whole messages in the old table
+def populate_version_4(env, monkeypatch) -> dict:
+    """The outbox as version 4 kept it: whole messages in the old table
     (pending, dead and sent ones, and one with no From line)."""
     expected = reference_messages(env, monkeypatch)
     dbm = DatabaseManager(env)
-    dbm.drop_tables(['tracnotify_message'] + [t.name for t in SCHEMA_V4])
-    dbm.create_tables([MESSAGE_TABLE_V1])
-    dbm.set_database_version(3, SCHEMA_NAME)
+    version, tables = RELEASED['v4']
+    old_message, = [t for t in tables if t.name == 'tracnotify_message']
+    dbm.drop_tables(['tracnotify_message'] + [t.name for t in SCHEMA_V5])
+    dbm.create_tables([old_message])
+    dbm.set_database_version(version, SCHEMA_NAME)
     rows = []
     events = {msgid: n + 1 for n, msgid in enumerate(
         sorted({msgid for _r, msgid in expected}))}
@@ -122,17 +124,17 @@ def populate_version_3(env, monkeypatch) -> dict:
     return expected
 
 
-def test_upgrade_from_version_3_splits_a_populated_outbox(
+def test_upgrade_from_version_4_splits_a_populated_outbox(
         sink_env, sink, tokens, monkeypatch):
     env = sink_env()
     ticket = create_ticket(env, summary='Upgrade', cc=CC)
     change_ticket(env, ticket.id, author='bob', comment='Second change.')
-    expected = populate_version_3(env, monkeypatch)
+    expected = populate_version_4(env, monkeypatch)
     setup = TracnotifySetup(env)
     assert setup.environment_needs_upgrade()
     setup.upgrade_environment()
     dbm = DatabaseManager(env)
-    assert dbm.get_database_version(SCHEMA_NAME) == SCHEMA_VERSION >= 4
+    assert dbm.get_database_version(SCHEMA_NAME) == SCHEMA_VERSION >= 5
     assert not setup.environment_needs_upgrade()
     states = dict(env.db_query("""
         SELECT state, COUNT(body_id) FROM tracnotify_message
