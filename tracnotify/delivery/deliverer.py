@@ -20,6 +20,7 @@ from tracnotify.config import NotifyConfig, load_config
 from tracnotify.delivery.throttle import Throttle
 from tracnotify.delivery.transports import Transport, create_transport
 from tracnotify.outbox.keeper import LeaseKeeper
+from tracnotify.threadname import native_name
 
 T = TypeVar('T')
 
@@ -294,7 +295,8 @@ class Deliverer:
             create_transport(self.config, self.env)
             for _ in range(connections - 1)]
         threads = [threading.Thread(
-            target=self._send_loop, name='tracnotify-send-%d' % i,
+            target=native_name('tracnotify-send', self._send_loop),
+            name='tracnotify-send-%d' % i,
             args=(t, report, progress, stop, throttle))
             for i, t in enumerate(transports)]
         for thread in threads:

@@ -41,7 +41,7 @@ from trac.web.api import IRequestFilter
 
 from tracnotify.config import NotifyConfig, load_config
 from tracnotify.delivery.deliverer import Deliverer, PassReport
-from tracnotify.delivery.threadname import set_native_name
+from tracnotify.threadname import set_native_name
 
 THREAD_NAME = 'tracnotify-dlv'
 #: how long an exiting process waits for its last pass before that pass

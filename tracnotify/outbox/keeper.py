@@ -14,6 +14,7 @@ from typing import Optional
 from trac.util.text import exception_to_unicode
 
 from tracnotify.outbox import Claim
+from tracnotify.threadname import native_name
 
 
 class LeaseKeeper:
@@ -39,7 +40,8 @@ class LeaseKeeper:
 
     def __enter__(self) -> 'LeaseKeeper':
         if self.threaded:
-            self._thread = threading.Thread(target=self._run,
+            self._thread = threading.Thread(target=native_name('tracnotify-keep',
+                                                       self._run),
                                             name='tracnotify-lease-keeper',
                                             daemon=True)
             self._thread.start()

@@ -9,6 +9,7 @@ in a running ``tracd``.
 import ctypes
 import ctypes.util
 import sys
+from typing import Callable
 
 PR_SET_NAME = 15     # linux/prctl.h
 MAX_NAME = 15        # the kernel keeps 15 bytes and a NUL
@@ -26,3 +27,14 @@ def set_native_name(name: str) -> bool:
         return libc.prctl(PR_SET_NAME, ctypes.c_char_p(encoded), 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def native_name(name: str, target: Callable[..., None]
+                ) -> Callable[..., None]:
+    """*target*, naming its thread *name* first.  A Linux thread starts
+    with the native name of the thread that created it: helpers started by
+    the delivery thread would otherwise be counted as delivery threads."""
+    def run(*args, **kwargs) -> None:
+        set_native_name(name)
+        target(*args, **kwargs)
+    return run
