@@ -9,6 +9,7 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v msmtp >/dev/null 2>&1 || need_apt+=(msmtp)
+command -v patch >/dev/null 2>&1 || need_apt+=(patch)
 if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = "0" ]; then
   echo "== apt-get install ${need_apt[*]}"
   apt-get update -qq

@@ -37,8 +37,26 @@ def _load_value(value: Any) -> Any:
     return value
 
 
+def known_fields(cls, data: Dict[str, Any]) -> Dict[str, Any]:
+    """*data* without the keys that dataclass *cls* does not have (a
+    payload written by a newer release)."""
+    known = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in known}
+
+
+class Snapshot:
+    """What every recorded event offers: its time as a ``datetime``."""
+
+    time: int                      # microseconds since the epoch
+
+    @property
+    def datetime(self) -> datetime:
+        """The change time as an aware ``datetime``."""
+        return from_utimestamp(self.time)
+
+
 @dataclass
-class TicketEvent:
+class TicketEvent(Snapshot):
     """One ticket change, as the listener saw it."""
 
     kind: str
@@ -54,11 +72,6 @@ class TicketEvent:
     filename: Optional[str] = None
     attachment_description: str = ''
     attachment_author: str = ''
-
-    @property
-    def datetime(self) -> datetime:
-        """The change time as an aware ``datetime``."""
-        return from_utimestamp(self.time)
 
     @property
     def is_attachment(self) -> bool:
@@ -92,9 +105,7 @@ class TicketEvent:
     @classmethod
     def from_json(cls, text: str) -> 'TicketEvent':
         """Inverse of :meth:`to_json`."""
-        data = json.loads(text)
-        known = {f.name for f in fields(cls)}
-        data = {k: v for k, v in data.items() if k in known}
+        data = known_fields(cls, json.loads(text))
         data['values'] = {k: _load_value(v)
                           for k, v in data['values'].items()}
         data['old_values'] = {k: _load_value(v)

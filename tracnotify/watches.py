@@ -6,7 +6,10 @@ and its id.  Tickets keep their own helpers (:mod:`tracnotify.web.watch`);
 wiki pages and milestones use these, each with its subscriber class.
 """
 
-from typing import List, Tuple
+from typing import Iterator, List, Sequence, Tuple
+
+from trac.notification.api import NotificationSystem
+from trac.notification.model import Subscription
 
 
 def watchers(env, klass: str, realm: str, target: str
@@ -61,3 +64,23 @@ def move_watches(env, klass: str, realm: str, old: str, new: str) -> None:
         db("""UPDATE notify_watch SET target=%s
               WHERE class=%s AND realm=%s AND target=%s""",
            (new, klass, realm, old))
+
+
+def default_rules(env, klass: str, fallback: tuple) -> List[tuple]:
+    """The ``[notification-subscriber]`` rules of *klass*, or *fallback*
+    (``(class, distributor, format, priority, adverb)``) when none is set."""
+    return list(NotificationSystem(env).default_subscriptions(klass)) or \
+        [fallback]
+
+
+def watcher_subscriptions(env, sids: Sequence[Tuple[str, int]], klass: str,
+                          fallback: tuple) -> Iterator[tuple]:
+    """What an ``INotificationSubscriber`` of watchers yields for *sids*:
+    the default rules for each watcher, then their own rules of *klass*."""
+    if not sids:
+        return
+    for sid, auth in sids:
+        for s in default_rules(env, klass, fallback):
+            yield s[0], s[1], sid, auth, None, s[2], s[3], s[4]
+    for s in Subscription.find_by_sids_and_class(env, set(sids), klass):
+        yield s.subscription_tuple()

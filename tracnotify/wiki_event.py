@@ -9,10 +9,9 @@ even if the page was edited, renamed or deleted since.  Its payload carries
 
 import json
 from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import Any, Dict, Optional
 
-from trac.util.datefmt import from_utimestamp
+from tracnotify.event import Snapshot, known_fields
 
 REALM = 'wiki'
 CREATED = 'wiki_created'
@@ -26,7 +25,7 @@ KINDS = (CREATED, CHANGED, RENAMED, DELETED) + ATTACHMENT_KINDS
 
 
 @dataclass
-class WikiEvent:
+class WikiEvent(Snapshot):
     """One change of a wiki page, as the listener saw it."""
 
     kind: str
@@ -49,11 +48,6 @@ class WikiEvent:
         return None
 
     @property
-    def datetime(self) -> datetime:
-        """The change time as an aware ``datetime``."""
-        return from_utimestamp(self.time)
-
-    @property
     def is_attachment(self) -> bool:
         return self.kind in ATTACHMENT_KINDS
 
@@ -67,8 +61,7 @@ class WikiEvent:
     def from_dict(cls, data: Dict[str, Any]) -> 'WikiEvent':
         """Inverse of :meth:`to_json` (after ``json.loads``); unknown keys
         of a newer payload are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**known_fields(cls, data))
 
     @classmethod
     def from_json(cls, text: str) -> 'WikiEvent':

@@ -19,7 +19,6 @@ target is the page (:func:`tracnotify.mail.wiki_recipients.trac_event`).
 
 from trac.core import Component, implements
 from trac.notification.api import INotificationSubscriber, NotificationSystem
-from trac.notification.model import Subscription
 from trac.ticket.notification import _ticket_change_subscribers
 
 from tracnotify import watches
@@ -47,23 +46,16 @@ class WikiWatchSubscriber(Component):
     def matches(self, event):
         if event.realm != REALM or not getattr(event.target, 'name', None):
             return
-        sids = page_watchers(self.env, event.target.name)
-        if not sids:
-            return
-        for sid, auth in sids:
-            for s in self.default_subscriptions():
-                yield s[0], s[1], sid, auth, None, s[2], s[3], s[4]
-        for s in Subscription.find_by_sids_and_class(self.env, set(sids),
-                                                     WATCH_CLASS):
-            yield s.subscription_tuple()
+        yield from watches.watcher_subscriptions(
+            self.env, page_watchers(self.env, event.target.name),
+            WATCH_CLASS, DEFAULT_WATCH_RULE)
 
     def description(self):
         return _('Wiki page that I watch is modified')
 
     def default_subscriptions(self):
-        configured = list(NotificationSystem(self.env)
-                          .default_subscriptions(WATCH_CLASS))
-        return configured or [DEFAULT_WATCH_RULE]
+        return watches.default_rules(self.env, WATCH_CLASS,
+                                     DEFAULT_WATCH_RULE)
 
     def requires_authentication(self):
         return True

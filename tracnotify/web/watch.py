@@ -16,8 +16,7 @@ import re
 from typing import List, Tuple
 
 from trac.core import Component, implements
-from trac.notification.api import INotificationSubscriber, NotificationSystem
-from trac.notification.model import Subscription
+from trac.notification.api import INotificationSubscriber
 from trac.resource import Resource
 from trac.util.html import tag
 from trac.web.api import HTTPBadRequest, IRequestFilter, IRequestHandler
@@ -28,6 +27,7 @@ from trac.web.chrome import (
     add_stylesheet,
 )
 
+from tracnotify import watches
 from tracnotify.i18n.domain import _
 
 KLASS = 'TicketWatchSubscriber'
@@ -87,23 +87,15 @@ class TicketWatchSubscriber(Component):
         if event.realm != REALM or event.category not in _CATEGORIES or \
                 getattr(event.target, 'id', None) is None:
             return
-        sids = watchers(self.env, event.target.id)
-        if not sids:
-            return
-        for sid, auth in sids:
-            for s in self.default_subscriptions():
-                yield s[0], s[1], sid, auth, None, s[2], s[3], s[4]
-        for s in Subscription.find_by_sids_and_class(self.env, set(sids),
-                                                     KLASS):
-            yield s.subscription_tuple()
+        yield from watches.watcher_subscriptions(
+            self.env, watchers(self.env, event.target.id), KLASS,
+            DEFAULT_RULE)
 
     def description(self):
         return _('Ticket that I watch is modified')
 
     def default_subscriptions(self):
-        configured = list(NotificationSystem(self.env)
-                          .default_subscriptions(KLASS))
-        return configured or [DEFAULT_RULE]
+        return watches.default_rules(self.env, KLASS, DEFAULT_RULE)
 
     def requires_authentication(self):
         return True
