@@ -39,10 +39,31 @@ def po_files(locale_dir: str = LOCALE_DIR) -> List[Tuple[str, str]]:
     return found
 
 
+def part_files(po_path: str) -> List[str]:
+    """The fragments of one catalog: ``LC_MESSAGES/parts/*.po``, one per
+    feature, so that features translated side by side never edit the same
+    file; they are compiled into the catalog's one ``.mo``."""
+    folder = os.path.join(os.path.dirname(po_path), 'parts')
+    if not os.path.isdir(folder):
+        return []
+    return [os.path.join(folder, name) for name in sorted(os.listdir(folder))
+            if name.endswith('.po')]
+
+
+def _sources(po_path: str) -> List[str]:
+    return [po_path] + part_files(po_path)
+
+
 def compile_po(po_path: str, mo_path: str) -> None:
-    """Compile one catalog, atomically (safe with concurrent processes)."""
+    """Compile one catalog and its fragments, atomically (safe with
+    concurrent processes); the main file wins where both translate."""
     with open(po_path, 'rb') as f:
         catalog = read_po(f, domain=DOMAIN)
+    for part in part_files(po_path):
+        with open(part, 'rb') as f:
+            for message in read_po(f, domain=DOMAIN):
+                if message.id and message.id not in catalog:
+                    catalog[message.id] = message
     os.makedirs(os.path.dirname(mo_path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(mo_path), suffix='.tmp')
     try:
@@ -71,8 +92,9 @@ def compile_all(locale_dir: str = LOCALE_DIR,
 def _up_to_date(locale_dir: str) -> bool:
     for _lang, po in po_files(locale_dir):
         mo = po[:-3] + '.mo'
-        if not os.path.isfile(mo) or \
-                os.path.getmtime(mo) < os.path.getmtime(po):
+        if not os.path.isfile(mo) or any(
+                os.path.getmtime(mo) < os.path.getmtime(src)
+                for src in _sources(po)):
             return False
     return True
 
@@ -102,8 +124,9 @@ def catalog_dir(locale_dir: str = LOCALE_DIR) -> str:
     digest = hashlib.sha256()
     for lang, po in po_files(locale_dir):
         digest.update(lang.encode())
-        with open(po, 'rb') as f:
-            digest.update(f.read())
+        for src in _sources(po):
+            with open(src, 'rb') as f:
+                digest.update(f.read())
     target = os.path.join(_cache_root(), 'tracnotify',
                           'locale-' + digest.hexdigest()[:16])
     missing = [lang for lang, _po in po_files(locale_dir)
