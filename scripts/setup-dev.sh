@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create ./.venv with tracnotify (editable), Trac 1.6 and the test tools, and
-# install the Debian packages the tests use (PostgreSQL, Chromium, msmtp)
+# install the Debian packages the tests use (PostgreSQL, Chromium, msmtp,
+# postfix, dovecot)
 # when they are missing and we are allowed to (root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v msmtp >/dev/null 2>&1 || need_apt+=(msmtp)
 command -v patch >/dev/null 2>&1 || need_apt+=(patch)
+# inbound mail tests: a real MTA piping to `notify receive`, a real IMAP server
+command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ] || need_apt+=(postfix)
+[ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)
 if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = "0" ]; then
   echo "== apt-get install ${need_apt[*]}"
   apt-get update -qq
