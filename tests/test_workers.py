@@ -19,6 +19,7 @@ from trac.env import Environment
 from trac.ticket.model import Ticket
 
 from tests.support.disk_env import drop_disk_env, make_disk_env
+from tests.support.sockets import local_tcp_ports
 
 PG_URI = os.environ.get('TRACNOTIFY_PG_URI', '')
 BACKENDS = ['sqlite'] + (['postgres'] if PG_URI else [])
@@ -149,12 +150,19 @@ def test_worker_survives_database_dropping_its_connections(disk_env):
     worker = start_worker(path)
     try:
         wait_for_all(sink, first)
+        ports = sorted(local_tcp_ports(worker.pid))
+        assert ports, 'the worker holds no database connection'
         env = Environment(path)
-        with env.db_transaction as db:   # what an idle-timeout would do
-            db("""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                  WHERE datname=current_database()
-                  AND pid<>pg_backend_pid()""")
+        # what an idle-timeout would do, to the worker's connections only
+        # (other test runs share the server)
+        with env.db_transaction as db:
+            dropped = db("""SELECT pg_terminate_backend(pid)
+                            FROM pg_stat_activity
+                            WHERE pid<>pg_backend_pid()
+                            AND client_port IN (%s)"""
+                         % ','.join('%d' % p for p in ports))
         env.shutdown()
+        assert dropped, 'no connection of the worker was dropped'
         second = {'cc%03d@example.org' % i for i in range(5, 8)}
         env = Environment(path)
         ticket = Ticket(env)
