@@ -25,6 +25,8 @@ from trac.config import (
 from trac.core import Component
 from trac.notification.mail import EmailDistributor
 
+from tracnotify.mail.verp import template_error
+
 SECTION = 'notification'
 #: ``[components]`` rule written on upgrade: Trac's own e-mail distributor
 #: is replaced by :class:`tracnotify.distributor.OutboxDistributor`.
@@ -187,6 +189,8 @@ class NotifyConfig:
     smtp_from_author: bool = False
     smtp_from_author_name: bool = False
     smtp_replyto: str = 'trac@localhost'
+    #: VERP envelope sender with ``{token}`` (mail/verp.py); '' = off
+    bounce_address: str = ''
     smtp_default_domain: str = ''
     smtp_always_cc: List[str] = field(default_factory=list)
     smtp_always_bcc: List[str] = field(default_factory=list)
@@ -403,6 +407,12 @@ def _read_sender(ini, r: _Reader, c: NotifyConfig) -> None:
     c.smtp_always_cc = _split_list(r.text('smtp_always_cc'))
     c.smtp_always_bcc = _split_list(r.text('smtp_always_bcc'))
     c.use_public_cc = r.boolean('use_public_cc', False)
+    c.bounce_address = r.text('bounce_address')
+    error = template_error(c.bounce_address) if c.bounce_address else None
+    if error:
+        r.errors.append('[notification] bounce_address = %r %s; VERP is '
+                        'off' % (c.bounce_address, error))
+        c.bounce_address = ''
 
 
 def _read_mail(ini, r: _Reader, c: NotifyConfig) -> None:

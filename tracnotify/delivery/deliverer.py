@@ -19,6 +19,7 @@ from tracnotify import outbox
 from tracnotify.config import NotifyConfig, load_config
 from tracnotify.delivery.throttle import Throttle
 from tracnotify.delivery.transports import Transport, create_transport
+from tracnotify.mail.verp import apply_envelope
 from tracnotify.outbox.keeper import LeaseKeeper
 from tracnotify.threadname import native_name
 
@@ -329,6 +330,8 @@ class Deliverer:
                     keeper.watch(claim)
                     ours = claim.keep(self.env)
                     batch = [m for m in claim if m.id in ours]
+                    apply_envelope(self.env, self.config.bounce_address,
+                                   batch)
                     results = transport.send(batch)
                     self._record(claim, batch, results, report, stop)
                     keeper.watch(None)
