@@ -16,6 +16,7 @@ from typing import Callable, List, Optional, TypeVar
 from trac.util.text import exception_to_unicode
 
 from tracnotify import outbox
+from tracnotify.alerts.monitor import check_delivery
 from tracnotify.config import NotifyConfig, load_config
 from tracnotify.delivery.throttle import Throttle
 from tracnotify.delivery.transports import Transport, create_transport
@@ -419,4 +420,5 @@ class Deliverer:
                 digests = False
             self.send_due(report, progress, stop)
             if not claimed or (stop is not None and stop.is_set()):
+                check_delivery(self.env, self.config)  # alerts to admins
                 return report

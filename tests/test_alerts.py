@@ -1,0 +1,205 @@
+"""Alerts to admins (tracnotify/alerts): a relay that is down, dead
+messages and configuration errors alert the admins once per interval,
+through the transport directly or the fallback, and the log; a mail says
+when delivery works again.  Real SMTP servers (aiosmtpd), real Trac
+environments (SQLite, and PostgreSQL when configured)."""
+
+import time
+
+import pytest
+from trac.perm import PermissionSystem
+
+from tests.support.smtp_sink import free_port
+from tests.support.tickets import add_users, create_ticket, deliver
+from tests.support.users import set_session, users
+from tracnotify.alerts import state as rows
+from tracnotify.alerts.monitor import configuration_errors
+from tracnotify.alerts.options import load_alert_settings
+from tracnotify.alerts.recipients import alert_recipients
+from tracnotify.config import load_config
+
+ADMIN = ('admin', 'Ada Admin', 'admin@example.net')
+
+
+@pytest.fixture
+def outage(make_env, smtp_sink):
+    """An environment whose relay is a dead port, a second relay for the
+    alerts (``alert_fallback = smtp``), an admin and alice."""
+    fallback = smtp_sink()
+    env = make_env(smtp_server='127.0.0.1', smtp_port=str(free_port()),
+                   alert_after='0.01', alert_interval='10',
+                   alert_fallback='smtp',
+                   alert_smtp_server='127.0.0.1:%d' % fallback.port)
+    add_users(env, ADMIN, *users('alice'))
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    return env, fallback
+
+
+def alerts_in(received, kind='alert'):
+    return [r.message for r in received
+            if r.message['X-Trac-Notification-Type'] == kind]
+
+
+def wait_past(seconds):
+    time.sleep(seconds + 0.05)
+
+
+def test_outage_alerts_once_via_fallback_then_recovers(outage, smtp_sink,
+                                                       caplog):
+    env, fallback = outage
+    create_ticket(env)
+    report = deliver(env)
+    assert report.retrying and not fallback.received  # not yet alert_after
+    wait_past(0.6)
+    deliver(env)
+    alert, = alerts_in(fallback.wait_for(1))
+    assert alert['To'] == 'admin@example.net'
+    assert alert['Subject'] == '[Test Project] Alert: mail delivery is failing'
+    assert alert['X-Trac-Realm'] == 'notification'
+    assert alert['List-Id'] and alert['Auto-Submitted'] == 'auto-generated'
+    text = alert.get_content()
+    assert 'message is waiting' in text and 'connection refused' in text
+    assert '/admin/notification/queue' in text
+    assert any('alert' in r.getMessage() and 'failing' in r.getMessage()
+               for r in caplog.records)
+    # still failing: no second alert within alert_interval
+    wait_past(0.6)
+    deliver(env)
+    wait_past(0.3)
+    deliver(env)
+    assert len(fallback.received) == 1
+    # the relay is back: the ticket mail drains, a recovered mail follows
+    relay = smtp_sink()
+    env.config.set('notification', 'smtp_port', str(relay.port))
+    with env.db_transaction as db:
+        db("UPDATE tracnotify_message SET next_attempt=0")
+    wait_past(0.2)
+    deliver(env)
+    received = relay.wait_for(2)
+    recovered, = alerts_in(received, 'alert_recovered')
+    assert recovered['To'] == 'admin@example.net'
+    assert recovered['Subject'] == \
+        '[Test Project] Alert over: mail delivery works again'
+    assert 'delivered again' in recovered.get_content()
+    assert [r.rcpt_tos for r in received if r.message[
+        'X-Trac-Notification-Type'] != 'alert_recovered'] == \
+        [['alice@example.net']]
+    assert rows.read_state(env)[rows.OPEN_SINCE] == ''
+    wait_past(0.2)
+    deliver(env)
+    assert len(relay.received) == 2 and len(fallback.received) == 1
+
+
+def test_without_fallback_the_alert_is_in_the_log(make_env, caplog):
+    env = make_env(smtp_server='127.0.0.1', smtp_port=str(free_port()),
+                   alert_after='0.01')
+    add_users(env, ADMIN, *users('alice'))
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    create_ticket(env)
+    deliver(env)
+    wait_past(0.6)
+    deliver(env)
+    logged = [r.getMessage() for r in caplog.records]
+    assert any('alert: Alert: mail delivery is failing' in m for m in logged)
+    assert any('alert mail to admin@example.net could not be sent' in m
+               for m in logged)
+    assert rows.read_state(env)[rows.LAST_SENT]
+
+
+def test_dead_messages_alert_through_the_transport(sink_env, sink):
+    env = sink_env(users=(ADMIN,) + users('alice'))
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    sink.handler.rcpt_replies['alice@example.net'] = '550 5.1.1 no such user'
+    create_ticket(env)
+    deliver(env)
+    alert, = alerts_in(sink.wait_for(1))
+    assert alert['Subject'] == '[Test Project] Alert: mail was given up'
+    assert 'alice@example.net: recipient refused: 550 5.1.1 no such user' \
+        in alert.get_content()
+    # the same dead message is not reported again, even after the interval
+    env.config.set('notification', 'alert_interval', '0')
+    wait_past(0.2)
+    deliver(env)
+    assert len(sink.received) == 1
+
+
+def test_one_alert_per_interval_across_problems(sink_env, sink):
+    env = sink_env(users=(ADMIN,) + users('alice', 'bob'))
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    sink.handler.rcpt_replies['alice@example.net'] = '550 no'
+    create_ticket(env)
+    deliver(env)
+    assert len(alerts_in(sink.wait_for(1))) == 1
+    sink.handler.rcpt_replies['bob@example.net'] = '550 no'
+    create_ticket(env, reporter='bob')
+    wait_past(0.2)
+    deliver(env)
+    assert len(alerts_in(sink.received)) == 1   # alert_interval: 60 min
+
+
+def test_alert_in_each_admins_language(sink_env, sink):
+    env = sink_env(users=(ADMIN,) + users('hans', 'marie', 'alice'))
+    perm = PermissionSystem(env)
+    for name in ('admin', 'hans', 'marie'):
+        perm.grant_permission(name, 'TRAC_ADMIN')
+    set_session(env, 'hans', language='de')
+    set_session(env, 'marie', language='fr')
+    sink.handler.rcpt_replies['alice@example.net'] = '550 no'
+    create_ticket(env)
+    deliver(env)
+    mails = {m['To']: m for m in alerts_in(sink.wait_for(3))}
+    assert set(mails) == {'admin@example.net', 'hans@example.net',
+                          'marie@example.net'}
+    assert mails['admin@example.net']['Subject'].endswith(
+        'Alert: mail was given up')
+    assert 'Alarm' in mails['hans@example.net']['Subject']
+    assert 'Alerte' in mails['marie@example.net']['Subject']
+    assert 'wurde aufgegeben (tot)' in mails['hans@example.net'].get_content()
+
+
+def test_alert_to_names_addresses_and_users(make_env):
+    env = make_env(alert_to='ops@example.com, alice, nobody')
+    add_users(env, ADMIN, *users('alice'))
+    config = load_config(env)
+    got = alert_recipients(env, config, load_alert_settings(env))
+    assert [a.address for a in got] == ['ops@example.com',
+                                        'alice@example.net']
+    env.config.set('notification', 'alert_to', 'log')
+    assert alert_recipients(env, config, load_alert_settings(env)) == []
+
+
+def test_default_recipients_are_admins_with_an_address(make_env):
+    env = make_env()
+    add_users(env, ADMIN, *users('alice', 'zoe'))
+    perm = PermissionSystem(env)
+    perm.grant_permission('zoe', 'TRAC_ADMIN')      # no address
+    perm.grant_permission('admin', 'TRAC_ADMIN')
+    got = alert_recipients(env, load_config(env), load_alert_settings(env))
+    assert [a.address for a in got] == ['admin@example.net']
+
+
+def test_options_read_typed(make_env):
+    env = make_env(alert_after='0.5', alert_interval='abc',
+                   alert_fallback='smtp', alert_events='user_created, x')
+    s = load_alert_settings(env)
+    assert s.after == 30.0 and s.interval == 3600.0
+    assert s.fallback == '' and s.events == ('user_created',)
+    assert any('alert_interval' in e for e in s.errors)
+    assert any('alert_smtp_server' in e for e in s.errors)
+    assert any('alert_events' in e for e in s.errors)
+
+
+def test_configuration_errors_at_start_alert(sink_env, sink):
+    env = sink_env(users=(ADMIN,), mime_encoding='rot13')
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    errors = configuration_errors(env, load_config(env),
+                                  load_alert_settings(env))
+    assert any('mime_encoding' in e for e in errors)
+    deliver(env)
+    alert, = alerts_in(sink.wait_for(1))
+    assert alert['Subject'] == '[Test Project] Alert: configuration errors'
+    assert 'mime_encoding' in alert.get_content()
+    env.config.set('notification', 'alert_interval', '0')
+    wait_past(0.2)
+    deliver(env)        # the same errors: reported once
+    assert len(sink.received) == 1
