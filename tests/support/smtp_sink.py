@@ -57,9 +57,19 @@ class SinkHandler:
     on_message: Optional[Callable[[Received], None]] = None
     keep: bool = True
     count: int = 0
+    #: offer PIPELINING (RFC 2920) as Postfix does; aiosmtpd reads the
+    #: commands of a group one by one anyway
+    pipelining: bool = True
 
     def __post_init__(self):
         self.cond = threading.Condition()
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, '250-PIPELINING')
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address,
                           rcpt_options):

@@ -3,12 +3,20 @@
 One connection carries a whole batch.  Each message has a single envelope
 recipient, so the server's answer is per recipient: 4xx and connection
 problems are retried later, 5xx is recorded as dead for that recipient.
+
+A server that offers PIPELINING (RFC 2920; Postfix, Exim and most relays
+do) gets each message in one round trip: its text, its end and the next
+message's MAIL, RCPT and DATA are written together, and the replies are
+read in order (:meth:`SmtpTransport._send_pipelined`).  The bytes of each
+message are those ``smtplib.sendmail`` writes.
 """
 
+import functools
+import re
 import smtplib
 import socket
 import ssl
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from tracnotify.config import NotifyConfig
 from tracnotify.delivery.transports.base import (
@@ -28,6 +36,28 @@ def _reply_text(code: int, message) -> str:
 
 def _is_permanent(code: Optional[int]) -> bool:
     return code is not None and 500 <= code < 600
+
+
+#: addresses that ``smtplib.quoteaddr`` writes back as ``<address>``
+_plain_address_re = re.compile(r'^[A-Za-z0-9_+=.-]+@[A-Za-z0-9.-]+$')
+_period_re = re.compile(br'(?m)^\.')
+
+
+@functools.lru_cache(maxsize=256)
+def _quoted(address: str) -> bytes:
+    """``<address>`` as ``smtplib`` writes it in MAIL and RCPT."""
+    if _plain_address_re.match(address):
+        return b'<' + address.encode('ascii') + b'>'
+    return smtplib.quoteaddr(address).encode('ascii')
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The DATA of *data* with its end (``smtplib.SMTP.data``)."""
+    if data.startswith(b'.') or b'\n.' in data:
+        data = _period_re.sub(b'..', data)
+    if data[-2:] != b'\r\n':
+        data += b'\r\n'
+    return data + b'.\r\n'
 
 
 class SmtpTransport(Transport):
@@ -88,7 +118,9 @@ class SmtpTransport(Transport):
 
     def send(self, messages: Sequence[OutgoingMessage]) -> List[SendResult]:
         results: List[SendResult] = []
-        for index, message in enumerate(messages):
+        index = 0
+        while index < len(messages):
+            message = messages[index]
             if self._conn is None:
                 try:
                     self._conn = self.connect()
@@ -101,7 +133,68 @@ class SmtpTransport(Transport):
                     error = self._describe_error(e)
                     return results + [SendResult.retry(error)] * \
                         (len(messages) - index)
-            results.append(self._send_one(message))
+            if self._conn.has_extn('pipelining') and _ascii(message):
+                done = self._send_pipelined(messages[index:])
+            else:
+                done = [self._send_one(message)]
+            results += done
+            index += len(done)
+        return results
+
+    def _send_pipelined(self, messages: Sequence[OutgoingMessage]
+                        ) -> List[SendResult]:
+        """Send the leading messages of *messages* that need no SMTPUTF8,
+        one round trip each (RFC 2920: the text of one message and the
+        next one's MAIL, RCPT, DATA in one write); their results.  Stops
+        early when the connection is lost (the one in flight: retried)."""
+        conn = self._conn
+        plain = []
+        for message in messages:
+            if not _ascii(message):
+                break
+            plain.append(message)
+        size = conn.does_esmtp and conn.has_extn('size')
+        results: List[SendResult] = []
+        try:
+            data = plain[0].data
+            conn.send(_envelope(plain[0], data, size))
+            for index, message in enumerate(plain):
+                mail, rcpt, go = conn.getreply(), conn.getreply(), \
+                    conn.getreply()
+                following = plain[index + 1] if index + 1 < len(plain) \
+                    else None
+                next_data = following.data if following is not None else b''
+                tail = _envelope(following, next_data, size) \
+                    if following is not None else b''
+                error = _envelope_error(message, mail, rcpt, go)
+                if 421 in (mail[0], rcpt[0], go[0]):
+                    # the server is closing: the rest go on a new connection
+                    results.append(error or SendResult.retry(
+                        'message refused: %s' % _reply_text(*go)))
+                    self._drop_connection()
+                    return results
+                if go[0] == 354:
+                    # the text, or (a server that took DATA without a
+                    # recipient) an empty one
+                    conn.send((_dot_stuffed(data) if error is None
+                               else b'.\r\n') + tail)
+                    end = conn.getreply()
+                    if error is None and end[0] != 250:
+                        error = SendResult(
+                            False, 'message refused: %s' % _reply_text(*end),
+                            _is_permanent(end[0]))
+                    if end[0] == 421:
+                        results.append(error)
+                        self._drop_connection()
+                        return results
+                else:       # the transaction may be open: reset it
+                    conn.send(b'rset\r\n' + tail)
+                    conn.getreply()
+                results.append(error or SendResult.sent())
+                data = next_data
+        except (smtplib.SMTPException, OSError) as e:
+            self._drop_connection()
+            results.append(SendResult.retry(self._describe_error(e)))
         return results
 
     def _send_one(self, message: OutgoingMessage) -> SendResult:
@@ -173,6 +266,37 @@ class SmtpTransport(Transport):
         if isinstance(e, smtplib.SMTPNotSupportedError):
             return '%s: %s' % (where, e)
         return '%s: %s' % (where, e or e.__class__.__name__)
+
+
+def _ascii(message: OutgoingMessage) -> bool:
+    """Whether *message* goes without SMTPUTF8."""
+    return message.recipient.isascii() and message.sender.isascii()
+
+
+def _envelope(message: OutgoingMessage, data: bytes, size: bool) -> bytes:
+    """MAIL, RCPT and DATA of *message*, as ``smtplib`` writes them."""
+    return b'mail FROM:' + _quoted(message.sender) + \
+        (b' size=%d' % len(data) if size else b'') + b'\r\nrcpt TO:' + \
+        _quoted(message.recipient) + b'\r\ndata\r\n'
+
+
+def _envelope_error(message: OutgoingMessage, mail: Tuple[int, bytes],
+                    rcpt: Tuple[int, bytes], go: Tuple[int, bytes]
+                    ) -> Optional[SendResult]:
+    """The outcome of the replies to MAIL, RCPT and DATA, as
+    :meth:`SmtpTransport._send_one` words it, or None when all three
+    accepted."""
+    if mail[0] != 250:
+        # about our side (see _send_one): retried until fixed
+        return SendResult.retry('sender %s refused: %s' % (
+            message.sender, _reply_text(*mail)))
+    if rcpt[0] not in (250, 251):
+        return SendResult(False, 'recipient refused: %s' % _reply_text(*rcpt),
+                          _is_permanent(rcpt[0]))
+    if go[0] != 354:
+        return SendResult(False, 'message refused: %s' % _reply_text(*go),
+                          _is_permanent(go[0]))
+    return None
 
 
 register(TransportKind(
