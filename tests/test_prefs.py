@@ -137,7 +137,8 @@ def test_defaults_are_not_stored_and_follow_the_admin(env):
     attrs = save(env, tracnotify_events=['created', 'changed', 'commented',
                                          'closed', 'reassigned'],
                  tracnotify_own_changes='1', tracnotify_format='',
-                 tracnotify_delivery='', tracnotify_language='xx')
+                 tracnotify_delivery='', tracnotify_language='xx',
+                 tracnotify_announcements='1')
     assert not [k for k in attrs if k.startswith('tracnotify.')]
     assert delivery_choice(env, 'alice') == 'now'
     env.config.set('notification', 'default_delivery', 'digest')

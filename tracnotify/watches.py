@@ -21,6 +21,16 @@ def watchers(env, klass: str, realm: str, target: str
         ORDER BY sid""", (klass, realm, target))]
 
 
+def realm_watchers(env, realm: str, target: str) -> List[Tuple[str, int]]:
+    """``[(sid, authenticated)]`` of the people who watch *target* of
+    *realm*, whatever subscriber class reads their rows (announcements to
+    the watchers of a milestone)."""
+    return [(sid, int(auth)) for sid, auth in env.db_query("""
+        SELECT DISTINCT sid, authenticated FROM notify_watch
+        WHERE realm=%s AND target=%s
+        ORDER BY sid""", (realm, target))]
+
+
 def is_watching(env, sid: str, klass: str, realm: str, target: str) -> bool:
     """Whether the user *sid* watches *target*."""
     return bool(env.db_query("""

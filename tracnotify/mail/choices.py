@@ -10,6 +10,8 @@ stored in the Trac session (``session_attribute``), under names prefixed
 ``tracnotify.format``       text | html | both
 ``tracnotify.delivery``     now | digest
 ``tracnotify.language``     a language tracnotify has a catalog for
+``tracnotify.announcements`` ``0``: no announcements from the admins
+                            (absent: receive them)
 
 A name that is absent means "the site default" (``[notification]
 default_events``, ``default_own_changes``, ``default_delivery``, Trac's
@@ -35,7 +37,8 @@ from tracnotify.event import COMMENT, CREATED, TicketEvent
 from tracnotify.i18n.language import default_language, normalize_language
 
 PREFIX = 'tracnotify.'
-NAMES = ('events', 'own_changes', 'format', 'delivery', 'language')
+NAMES = ('events', 'own_changes', 'format', 'delivery', 'language',
+         'announcements')
 #: Trac's own session attributes that feed a default
 TRAC_LANGUAGE = 'language'
 TRAC_FORMAT = 'notification.format.email'
@@ -52,6 +55,8 @@ class MailChoices:
     language: str
     #: the names the person set themselves (the rest are defaults)
     explicit: FrozenSet[str] = frozenset()
+    #: announcements from the admins (Admin -> Notification -> Announce)
+    announcements: bool = True
 
 
 def site_defaults(env, config: NotifyConfig) -> MailChoices:
@@ -92,6 +97,7 @@ def choices_from(env, config: NotifyConfig,
     if delivery not in MAIL_DELIVERIES:
         explicit.discard('delivery')
         delivery = d.delivery
+    announcements = get('announcements')
     language = normalize_language(get('language'))
     if language is None:
         explicit.discard('language')
@@ -101,7 +107,8 @@ def choices_from(env, config: NotifyConfig,
         events=d.events if events is None else parse_events(events),
         own_changes=d.own_changes if own is None else own == '1',
         format=fmt, delivery=delivery, language=language,
-        explicit=frozenset(explicit))
+        explicit=frozenset(explicit),
+        announcements=announcements != '0')
 
 
 def session_attributes(env, sids: Iterable[str],

@@ -11,9 +11,11 @@ delivery worker reads it with :func:`load_event` and expands it with
 import json
 from typing import Any, Callable, Dict, List, Optional
 
+from tracnotify.announce_event import REALM as ANNOUNCEMENT
+from tracnotify.announce_event import AnnouncementEvent
 from tracnotify.config import NotifyConfig
 from tracnotify.event import TicketEvent
-from tracnotify.mail import pipeline, wiki
+from tracnotify.mail import announce, pipeline, wiki
 from tracnotify.mail.suppression import TokenBatch
 from tracnotify.outbox import NewMessage
 from tracnotify.wiki_event import REALM as WIKI
@@ -22,11 +24,13 @@ from tracnotify.wiki_event import WikiEvent
 TICKET = 'ticket'
 
 #: realm -> the snapshot's class (its ``from_dict``)
-EVENT_TYPES: Dict[str, Any] = {WIKI: WikiEvent}
+EVENT_TYPES: Dict[str, Any] = {WIKI: WikiEvent,
+                               ANNOUNCEMENT: AnnouncementEvent}
 #: realm -> ``build(env, config, event, digest_items, tokens)``
 BUILDERS: Dict[str, Callable[..., List[NewMessage]]] = {
     TICKET: pipeline.build_messages,
     WIKI: wiki.build_messages,
+    ANNOUNCEMENT: announce.build_messages,
 }
 
 

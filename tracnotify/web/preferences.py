@@ -22,6 +22,7 @@ from tracnotify.config import MAIL_DELIVERIES, MAIL_EVENTS, MAIL_FORMATS, load_c
 from tracnotify.i18n.domain import N_, _
 from tracnotify.i18n.language import available_languages
 from tracnotify.mail.choices import (  # noqa: F401  (delivery_choice: API)
+    NAMES,
     PREFIX,
     TRAC_FORMAT,
     TRAC_LANGUAGE,
@@ -86,8 +87,7 @@ class TicketMailPreferences(Component):
     # Internal methods
 
     def _session_attrs(self, req):
-        names = [PREFIX + n for n in ('events', 'own_changes', 'format',
-                                      'delivery', 'language')]
+        names = [PREFIX + n for n in NAMES]
         names += [TRAC_LANGUAGE, TRAC_FORMAT]
         return {n: req.session[n] for n in names if n in req.session}
 
@@ -101,6 +101,7 @@ class TicketMailPreferences(Component):
                 'events': [(e, _(EVENT_LABELS[e]), e in choices.events)
                            for e in MAIL_EVENTS],
                 'own_changes': choices.own_changes,
+                'announcements': choices.announcements,
                 'formats': [(f, _(FORMAT_LABELS[f])) for f in MAIL_FORMATS],
                 'format': session.get(PREFIX + 'format', ''),
                 'default_format': _(FORMAT_LABELS[choices_from(
@@ -135,6 +136,9 @@ class TicketMailPreferences(Component):
         own = '1' if req.args.get('tracnotify_own_changes') else '0'
         self._store(session, 'own_changes', own,
                     (own == '1') == defaults.own_changes)
+        # announcements: received unless the box is left unticked
+        wants = bool(req.args.get('tracnotify_announcements'))
+        self._store(session, 'announcements', '0', wants)
         for name, allowed in (('format', MAIL_FORMATS),
                               ('delivery', MAIL_DELIVERIES),
                               ('language', available_languages())):
