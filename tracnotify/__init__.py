@@ -8,6 +8,7 @@ The rooms of the house, in the order a ticket change passes through them
     outbox/                 the durable queue of events and messages
     mail/                   event -> messages: recipients, body, headers
     delivery/               passes over the outbox, worker, transports/
+    inbound/                mail coming in: replies, bounces
     web/                    admin panels, preferences, Watch, unsubscribe
     i18n/                   the plugin's languages
 
@@ -26,6 +27,7 @@ from tracnotify import (  # noqa: F401  (Trac component registration)
 )
 from tracnotify.alerts import options as alert_options  # noqa: F401
 from tracnotify.delivery import service, startup, worker  # noqa: F401
+from tracnotify.inbound import options as inbound_options  # noqa: F401
 from tracnotify.web import (  # noqa: F401
     admin,
     preferences,

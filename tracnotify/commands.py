@@ -74,6 +74,17 @@ class NotifyCommands(Component):
                Processed ticket changes of that age that have no message
                left are deleted too.""" % DEFAULT_PURGE_DAYS,
                None, self._do_purge)
+        yield ('notify receive', '[--recipient ADDRESS]',
+               """Take one e-mail message on standard input (from an MTA)
+
+               A reply to ticket mail becomes a comment; a bounce counts
+               against its address; automatic mail is dropped. ADDRESS is
+               the envelope recipient (Postfix: ${original_recipient});
+               without it the Delivered-To, X-Original-To or To header
+               says. Exit status as sendmail expects: 0 taken (or
+               dropped, or refused with an explanation mailed back), 67
+               unknown or expired reply address, 75 try again later.""",
+               None, self._do_receive)
         # last, so that every `notify <subcommand>` above matches first
         yield ('notify', '',
                'List the notify subcommands',
@@ -210,6 +221,21 @@ class NotifyCommands(Component):
             raise AdminCommandError(outcome.summary)
         print(_('Test mail to %(address)s sent via %(transport)s',
                 address=address, transport=outcome.transport))
+
+    def _do_receive(self, *args):
+        recipient = None
+        if args:
+            if len(args) != 2 or args[0] != '--recipient':
+                raise AdminCommandError(_('Invalid arguments'),
+                                        show_usage=True)
+            recipient = args[1]
+        from tracnotify.inbound.receive import receive
+        outcome = receive(self.env, sys.stdin.buffer.read(), recipient)
+        stream = sys.stdout if outcome.exit_code == 0 else sys.stderr
+        stream.write('%s %s: %s\n' % (outcome.kind, outcome.outcome,
+                                      outcome.reason))
+        stream.flush()
+        return outcome.exit_code
 
     def _do_retry(self, which):
         if which == 'all':

@@ -22,7 +22,7 @@ from tracnotify.i18n.domain import register_domain
 from tracnotify.outbox import bodies, reconcile
 
 SCHEMA_NAME = 'tracnotify_version'
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = [
     # One row per ticket change: its snapshot (in the ticket's own
@@ -151,6 +151,56 @@ SCHEMA_V5 = [
 ]
 SCHEMA = SCHEMA + SCHEMA_V5
 
+#: Version 6: mail coming in (:mod:`tracnotify.inbound`): reply tokens,
+#: the log of every message received, and bounces.
+SCHEMA_V6 = [
+    # One row per reply address handed out: only the SHA-256 of the token
+    # is kept; it names the ticket and who may write with it (a Trac login
+    # in sid, or a bare address when sid is empty).
+    Table('tracnotify_reply_token', key='token_hash')[
+        Column('token_hash'),
+        Column('ticket', type='int'),
+        Column('sid'),
+        Column('address'),
+        Column('created', type='int64'),
+        Column('expires', type='int64'),
+        Index(['expires']),
+    ],
+    # One row per message received by any inbound path (notify receive,
+    # notify fetch): what it was (kind: reply, bounce, auto, unknown) and
+    # what became of it (outcome: taken, refused, dropped, failed).
+    Table('tracnotify_inbound', key='id')[
+        Column('id', auto_increment=True),
+        Column('received', type='int64'),
+        Column('kind'),
+        Column('outcome'),
+        Column('reason'),
+        Column('sender'),
+        Column('recipient'),
+        Column('ticket', type='int'),
+        Column('sid'),
+        Column('message_id'),
+        Column('subject'),
+        Column('detail'),
+        Index(['received']),
+        Index(['sender', 'received']),
+    ],
+    # One row per bounced copy (tracnotify_message.id, NULL when the bounce
+    # names no copy) and address: a copy counts once.
+    Table('tracnotify_bounce', key='id')[
+        Column('id', auto_increment=True),
+        Column('address'),
+        Column('message_id', type='int'),
+        Column('hard', type='int'),
+        Column('created', type='int64'),
+        Column('status'),
+        Column('detail'),
+        Index(['address', 'created']),
+        Index(['address', 'message_id'], unique=True),
+    ],
+]
+SCHEMA = SCHEMA + SCHEMA_V6
+
 
 def _table(name: str) -> Table:
     return next(t for t in SCHEMA if t.name == name)
@@ -193,7 +243,7 @@ def _upgrade_to_5(dbm: DatabaseManager) -> None:
 #: version -> the step that takes the database from version - 1 to it
 UPGRADES: Dict[int, Callable[[DatabaseManager], None]] = {
     2: _create(SCHEMA_V2), 3: _create(SCHEMA_V3), 4: _upgrade_to_4,
-    5: _upgrade_to_5}
+    5: _upgrade_to_5, 6: _create(SCHEMA_V6)}
 
 
 class TracnotifySetup(Component):

@@ -88,6 +88,38 @@ _DIGEST_ITEM_V3 = Table('tracnotify_digest_item', key='id')[
     _DIGEST_COLUMNS + [Column('html'), Column('digest_day'),
                        Index(['digest_day', 'address'])]]
 
+_MESSAGE_V5 = Table('tracnotify_message', key='id')[
+    Column('id', auto_increment=True),
+    Column('event_id', type='int'),
+    Column('created', type='int64'),
+    Column('ticket', type='int'),
+    Column('kind'),
+    Column('msgid'),
+    Column('sender'),
+    Column('recipient'),
+    Column('reason'),
+    Column('subject'),
+    Column('message'),
+    Column('body_id', type='int'),
+    Column('state'),
+    Column('attempts', type='int'),
+    Column('next_attempt', type='int64'),
+    Column('lease_owner'),
+    Column('lease_until', type='int64'),
+    Column('last_error'),
+    Column('updated', type='int64'),
+    Column('sent_at', type='int64'),
+    Index(['state', 'next_attempt']),
+    Index(['event_id']),
+    Index(['sent_at']),
+    Index(['body_id']),
+]
+_BODY_V5 = Table('tracnotify_body', key='id')[
+    Column('id', auto_increment=True),
+    Column('created', type='int64'),
+    Column('data'),
+]
+
 #: released name -> (schema version it stored, its tables)
 RELEASED: Dict[str, tuple] = {
     'v1': (1, [_EVENT_V1, _MESSAGE_V1]),
@@ -99,6 +131,8 @@ RELEASED: Dict[str, tuple] = {
            [_DIGEST_ITEM_V3, _DIGEST_V3]),
     'v4': (4, [_EVENT_V4, _MESSAGE_V1] + _UNSUB_V2 +
            [_DIGEST_ITEM_V3, _DIGEST_V3]),
+    'v5': (5, [_EVENT_V4, _MESSAGE_V5] + _UNSUB_V2 +
+           [_DIGEST_ITEM_V3, _DIGEST_V3, _BODY_V5]),
 }
 
 
