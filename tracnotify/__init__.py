@@ -5,6 +5,7 @@ The rooms of the house, in the order a ticket change passes through them
 
     listener, attachments   Trac's change listeners: a snapshot (event);
     wiki_listener           the same for wiki pages (wiki_event)
+    milestone_listener      the same for milestones (milestone_event)
     outbox/                 the durable queue of events and messages
     mail/                   event -> messages: recipients, body, headers
     delivery/               passes over the outbox, worker, transports/
@@ -21,6 +22,8 @@ from tracnotify import (  # noqa: F401  (Trac component registration)
     config,
     distributor,
     listener,
+    milestone_listener,
+    milestone_subscribers,
     schema,
     wiki_listener,
     wiki_subscribers,

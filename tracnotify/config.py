@@ -170,6 +170,12 @@ class TracnotifyOptions(Component):
         wait this long before they are mailed. 0 turns this off.
         (tracnotify)""")
 
+    milestone_notify_ticket_people = BoolOption(
+        SECTION, 'milestone_notify_ticket_people', 'false',
+        """Mail the changes of a milestone (created, due date changed,
+        completed, renamed, deleted) also to the owners and reporters of
+        its open tickets, not only to its watchers. (tracnotify)""")
+
 
 @dataclass
 class NotifyConfig:
@@ -227,6 +233,8 @@ class NotifyConfig:
     digest_hour: int = 7
     #: seconds to coalesce one author's changes of several tickets
     batch_window: int = 10
+    #: milestone mail also to the owners/reporters of its open tickets
+    milestone_notify_ticket_people: bool = False
     errors: List[str] = field(default_factory=list)
 
     @property
@@ -469,6 +477,8 @@ def _read_defaults(r: _Reader, c: NotifyConfig) -> None:
     c.default_delivery = r.choice('default_delivery', MAIL_DELIVERIES, 'now')
     c.digest_hour = r.integer('digest_hour', 7, 0, 23)
     c.batch_window = r.integer('batch_window', 10, 0, 3600)
+    c.milestone_notify_ticket_people = r.boolean(
+        'milestone_notify_ticket_people', False)
     trac_format = r.text('default_format.email', 'text/plain') or \
         'text/plain'
     if trac_format.lower() not in TRAC_FORMATS:

@@ -5,7 +5,8 @@ payload written before other realms existed) or names its realm.  The
 delivery worker reads it with :func:`load_event` and expands it with
 :func:`build_messages`, which hands the event to its realm's pipeline
 (tickets: :mod:`tracnotify.mail.pipeline`; wiki pages:
-:mod:`tracnotify.mail.wiki`).  A new realm is one entry in each table.
+:mod:`tracnotify.mail.wiki`; milestones: :mod:`tracnotify.mail.milestone`).
+A new realm is one entry in each table.
 """
 
 import json
@@ -15,8 +16,10 @@ from tracnotify.announce_event import REALM as ANNOUNCEMENT
 from tracnotify.announce_event import AnnouncementEvent
 from tracnotify.config import NotifyConfig
 from tracnotify.event import TicketEvent
-from tracnotify.mail import announce, pipeline, wiki
+from tracnotify.mail import announce, milestone, pipeline, wiki
 from tracnotify.mail.suppression import TokenBatch
+from tracnotify.milestone_event import REALM as MILESTONE
+from tracnotify.milestone_event import MilestoneEvent
 from tracnotify.outbox import NewMessage
 from tracnotify.wiki_event import REALM as WIKI
 from tracnotify.wiki_event import WikiEvent
@@ -25,12 +28,14 @@ TICKET = 'ticket'
 
 #: realm -> the snapshot's class (its ``from_dict``)
 EVENT_TYPES: Dict[str, Any] = {WIKI: WikiEvent,
-                               ANNOUNCEMENT: AnnouncementEvent}
+                               ANNOUNCEMENT: AnnouncementEvent,
+                               MILESTONE: MilestoneEvent}
 #: realm -> ``build(env, config, event, digest_items, tokens)``
 BUILDERS: Dict[str, Callable[..., List[NewMessage]]] = {
     TICKET: pipeline.build_messages,
     WIKI: wiki.build_messages,
     ANNOUNCEMENT: announce.build_messages,
+    MILESTONE: milestone.build_messages,
 }
 
 

@@ -16,13 +16,11 @@ users are checked as ``anonymous``).  ``smtp_always_cc`` /
 from typing import Dict, List, Optional
 
 from trac.notification.api import NotificationEvent
-from trac.perm import PermissionCache
 from trac.resource import Resource
 from trac.wiki.model import WikiPage
 
-from tracnotify.mail.choices import site_defaults
 from tracnotify.mail.message import Recipient
-from tracnotify.mail.recipients import SKIPPED_SUBSCRIBERS, RecipientResolver, Rule
+from tracnotify.mail.realm_recipients import RealmRecipientResolver
 from tracnotify.mail.suppression import drop_suppressed
 from tracnotify.wiki_event import (
     ATTACHMENT_ADDED,
@@ -61,7 +59,7 @@ def trac_event(event: WikiEvent, page: WikiPage) -> NotificationEvent:
                              page, event.datetime, event.author)
 
 
-class WikiRecipientResolver(RecipientResolver):
+class WikiRecipientResolver(RealmRecipientResolver):
     """Computes the recipients of one wiki page event."""
 
     def resolve(self, event: WikiEvent,  # type: ignore[override]
@@ -69,56 +67,16 @@ class WikiRecipientResolver(RecipientResolver):
         """Every recipient of *event*, each address once."""
         if page is None:
             page = snapshot_page(self.env, event)
-        rules = self._wiki_rules(trac_event(event, page))
+        rules = self._realm_rules(trac_event(event, page))
         chosen: Dict[str, Recipient] = {}
         for r in sorted(self._winning_rules(rules), key=lambda r: not r.sid):
             self._add(chosen, r.sid, r.authenticated, r.address,
                       REASONS.get(r.klass, 'subscribed'))
-        self._drop_own_change(chosen, event)
+        self._drop_own_change(chosen, event.author)
         self._set_language_and_format(chosen)
         return drop_suppressed(self.env, [r for r in chosen.values()
                                           if self._may_view_page(r, event)])
 
-    def _wiki_rules(self, tevent: NotificationEvent) -> List[Rule]:
-        rules: List[Rule] = []
-        for subscriber in self.notify_sys.subscribers:
-            name = subscriber.__class__.__name__
-            if name in SKIPPED_SUBSCRIBERS:
-                continue
-            try:
-                for m in subscriber.matches(tevent) or ():
-                    if m and m[1] == 'email':
-                        rules.append(Rule.of_match(m))
-            except Exception as e:
-                self.log.warning('tracnotify: subscriber %s failed for wiki '
-                                 'page %s: %s', name, tevent.target.name, e)
-        return rules
-
-    def _drop_own_change(self, chosen: Dict[str, Recipient],
-                         event: WikiEvent) -> None:
-        """The author of the change gets it only with ``own_changes``."""
-        if not event.author:
-            return
-        self._choices_for([r.sid for r in chosen.values()
-                           if r.authenticated])
-        defaults = site_defaults(self.env, self.config)
-        author = event.author.lower()
-        for key, recipient in list(chosen.items()):
-            me = {(recipient.sid or '').lower(), recipient.address.lower()}
-            if author not in me:
-                continue
-            choices = self.choices.get(recipient.sid, defaults) \
-                if recipient.sid and recipient.authenticated else defaults
-            if not choices.own_changes:
-                del chosen[key]
-
     def _may_view_page(self, recipient: Recipient, event: WikiEvent) -> bool:
-        username = recipient.sid if recipient.sid and \
-            recipient.authenticated else 'anonymous'
-        perm = PermissionCache(self.env, username,
-                               Resource(REALM, event.page))
-        allowed = 'WIKI_VIEW' in perm
-        if not allowed:
-            self.log.info('tracnotify: %s (%s) may not view wiki page %s; '
-                          'no mail', recipient.address, username, event.page)
-        return allowed
+        return self._may_view_resource(recipient, Resource(REALM, event.page),
+                                       'WIKI_VIEW')

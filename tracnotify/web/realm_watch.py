@@ -4,15 +4,17 @@ ticket's (:mod:`tracnotify.web.watch`).
 The button sits in the page's context navigation for a logged-in user who
 may view it, and posts to ``/tracnotify/watch/<realm>/<name>`` with Trac's
 form token.  The rows are Trac's ``notify_watch`` (:mod:`tracnotify.watches`),
-read by the realm's subscriber (:mod:`tracnotify.wiki_subscribers`), so a
-user's own "never" rule on Preferences -> Notifications wins.
+read by the realm's subscriber (:mod:`tracnotify.wiki_subscribers`,
+:mod:`tracnotify.milestone_subscribers`), so a user's own "never" rule on
+Preferences -> Notifications wins.
 """
 
 import re
 from typing import Callable, Dict, NamedTuple
 
 from trac.core import Component, implements
-from trac.resource import Resource
+from trac.resource import Resource, ResourceNotFound
+from trac.ticket.model import Milestone
 from trac.util.html import tag
 from trac.web.api import HTTPBadRequest, IRequestFilter, IRequestHandler
 from trac.web.chrome import add_ctxtnav, add_notice
@@ -20,9 +22,18 @@ from trac.wiki.model import WikiPage
 
 from tracnotify import watches
 from tracnotify.i18n.domain import _
+from tracnotify.milestone_subscribers import WATCH_CLASS as MILESTONE_WATCH_CLASS
 from tracnotify.wiki_subscribers import WATCH_CLASS as WIKI_WATCH_CLASS
 
-_path_re = re.compile(r'^/tracnotify/watch/(wiki)/(.+?)/?$')
+_path_re = re.compile(r'^/tracnotify/watch/(wiki|milestone)/(.+?)/?$')
+
+
+def milestone_exists(env, name: str) -> bool:
+    """Whether milestone *name* exists."""
+    try:
+        return Milestone(env, name).exists
+    except ResourceNotFound:
+        return False
 
 
 class WatchedRealm(NamedTuple):
@@ -50,11 +61,21 @@ REALMS: Dict[str, WatchedRealm] = {
         lambda: _('You no longer watch this page.'),
         lambda: _('Get mail about changes of this page'),
         lambda: _('Stop mail about this page')),
+    'milestone': WatchedRealm(
+        MILESTONE_WATCH_CLASS, 'MILESTONE_VIEW', 'milestone_view.html',
+        'milestone', milestone_exists,
+        lambda req, name: req.href.milestone(name),
+        lambda: _('You are watching this milestone: you will get mail '
+                  'about its changes.'),
+        lambda: _('You no longer watch this milestone.'),
+        lambda: _('Get mail about changes of this milestone'),
+        lambda: _('Stop mail about this milestone')),
 }
 
 
 class RealmWatchModule(Component):
-    """The Watch / Unwatch button on wiki pages and its handler."""
+    """The Watch / Unwatch button on wiki pages and milestones, and its
+    handler."""
 
     implements(IRequestFilter, IRequestHandler)
 

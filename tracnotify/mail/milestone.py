@@ -1,0 +1,258 @@
+"""From a recorded milestone event to finished messages (worker side).
+
+The same steps as a wiki page's (:mod:`tracnotify.mail.wiki`): recipients
+(:mod:`tracnotify.mail.milestone_recipients`), the body rendered once per
+language from the Genshi template ``mail/milestone_body.txt`` (an
+administrator's copy in the environment's ``templates/`` wins), the chrome
+every mail shares (:mod:`tracnotify.mail.chrome`), one copy per recipient
+(:mod:`tracnotify.mail.message`).
+
+Subject ``[Project] Milestone: NAME``; ``X-Trac-Notification-Type`` is the
+event's kind (``milestone_completed``...); each milestone is a thread:
+every mail replies to the milestone's root Message-ID, which is the
+creation's (a rename replies to the old name's thread).  Times are shown
+in ``[trac] default_timezone``.  Recipients who chose HTML get the text
+body; milestone mail is sent at once, also to those who chose the daily
+digest (which lists ticket changes).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Dict, List, Optional, Tuple
+
+from genshi.template import NewTextTemplate
+from trac.notification.mail import create_message_id
+from trac.util.datefmt import from_utimestamp, get_timezone, localtz
+from trac.util.translation import deactivate, reactivate
+
+from tracnotify.config import NotifyConfig
+from tracnotify.i18n.domain import _
+from tracnotify.i18n.language import mail_language
+from tracnotify.mail.chrome import (
+    clean_header_text,
+    footer,
+    project_url,
+    standard_headers,
+    subject_prefix,
+)
+from tracnotify.mail.message import MailHeaders, build_copies, encode_shared_part
+from tracnotify.mail.milestone_recipients import MilestoneRecipientResolver
+from tracnotify.mail.pipeline import group_recipients
+from tracnotify.mail.suppression import TokenBatch, with_unsubscribe_links
+from tracnotify.mail.templates import load_template
+from tracnotify.mail.wiki_diff import bounded_lines
+from tracnotify.milestone_event import (
+    COMPLETED,
+    CREATED,
+    DELETED,
+    PROPERTIES,
+    REALM,
+    RENAMED,
+    MilestoneEvent,
+)
+from tracnotify.outbox import NewMessage
+
+BODY_TEMPLATE = 'mail/milestone_body.txt'
+TIME_FORMAT = '%Y-%m-%d %H:%M %Z'
+
+
+@dataclass
+class RenderedMail:
+    """Subject and text body of one milestone change, shared by all
+    recipients of one language."""
+
+    subject: str
+    body: str
+    link: str
+
+
+def milestone_link(env, event: MilestoneEvent) -> str:
+    """The milestone's page (the roadmap, for a deleted one)."""
+    if event.kind == DELETED:
+        return env.abs_href.roadmap()
+    return env.abs_href.milestone(event.milestone)
+
+
+def milestone_subject(env, config: NotifyConfig,
+                      event: MilestoneEvent) -> str:
+    """``[Project] Milestone: NAME``."""
+    return clean_header_text('%s Milestone: %s' % (
+        subject_prefix(env, config), event.milestone))
+
+
+def thread_ids(env, config: NotifyConfig, event: MilestoneEvent
+               ) -> Tuple[str, Optional[str]]:
+    """``(message_id, root_id)``: the root is the milestone's (the
+    creation's Message-ID); a rename replies to the old name's root."""
+    def root_of(name: str) -> str:
+        return create_message_id(env, 'milestone/%s' % name,
+                                 config.envelope_from, None, REALM)
+
+    root = root_of(event.milestone)
+    if event.kind == CREATED:
+        return root, None
+    if event.old_name:
+        root = root_of(event.old_name)
+    return create_message_id(env, 'milestone/%s' % event.milestone,
+                             config.envelope_from, event.datetime,
+                             event.kind), root
+
+
+def format_time(config: NotifyConfig, value: Optional[int]) -> str:
+    """A time of the snapshot in the site's time zone; ``(none)``."""
+    if value is None:
+        return str(_('(none)'))
+    tz = get_timezone(config.default_timezone) or localtz
+    when: datetime = from_utimestamp(value)
+    return when.astimezone(tz).strftime(TIME_FORMAT)
+
+
+def summary_line(event: MilestoneEvent) -> str:
+    """The body's first line (translations active)."""
+    name, author = event.milestone, event.author
+    if event.kind == CREATED:
+        return str(_('Milestone %(name)s was created by %(author)s.',
+                     name=name, author=author) if author else
+                   _('Milestone %(name)s was created.', name=name))
+    if event.kind == COMPLETED:
+        return str(_('Milestone %(name)s was completed by %(author)s.',
+                     name=name, author=author) if author else
+                   _('Milestone %(name)s was completed.', name=name))
+    if event.kind == RENAMED:
+        old = event.old_name or ''
+        return str(_('Milestone %(old)s was renamed to %(name)s by '
+                     '%(author)s.', old=old, name=name, author=author)
+                   if author else
+                   _('Milestone %(old)s was renamed to %(name)s.', old=old,
+                     name=name))
+    if event.kind == DELETED:
+        return str(_('Milestone %(name)s was deleted by %(author)s.',
+                     name=name, author=author) if author else
+                   _('Milestone %(name)s was deleted.', name=name))
+    return str(_('Milestone %(name)s was changed by %(author)s.',
+                 name=name, author=author) if author else
+               _('Milestone %(name)s was changed.', name=name))
+
+
+class MilestoneMailFormatter:
+    """Renders the subject and text body of a :class:`MilestoneEvent`."""
+
+    def __init__(self, env, config: NotifyConfig) -> None:
+        self.env = env
+        self.config = config
+
+    def render(self, event: MilestoneEvent,
+               language: Optional[str] = None) -> RenderedMail:
+        """Subject and body (without the footer) in *language*."""
+        if language and language != 'en':
+            with mail_language(self.env, language):
+                return self._render(event)
+        t = deactivate()
+        try:
+            return self._render(event)
+        finally:
+            reactivate(t)
+
+    def _render(self, event: MilestoneEvent) -> RenderedMail:
+        link = milestone_link(self.env, event)
+        template = load_template(self.env.templates_dir, BODY_TEMPLATE,
+                                 NewTextTemplate)
+        text = template.generate(**self.template_data(event, link)) \
+            .render(encoding=None)
+        return RenderedMail(milestone_subject(self.env, self.config, event),
+                            text[:-1] if text.endswith('\n') else text,
+                            link)
+
+    def labels(self) -> Dict[str, str]:
+        """Each property's label (translations active)."""
+        return {'name': str(_('Milestone:')), 'due': str(_('Due:')),
+                'completed': str(_('Completed:')),
+                'description': str(_('Description'))}
+
+    def template_data(self, event: MilestoneEvent, link: str) -> Dict:
+        """Everything the body template uses."""
+        labels = self.labels()
+        shown = [('name', event.milestone),
+                 ('due', format_time(self.config, event.due)
+                  if event.due is not None else None),
+                 ('completed', format_time(self.config, event.completed)
+                  if event.completed is not None else None)]
+        shown = [(labels[k], v) for k, v in shown if v is not None]
+        width = max(len(label) for label, _v in shown)
+        fields = [(label.rjust(width), value) for label, value in shown]
+        return {
+            '_': _,
+            'event': event,
+            'kind': event.kind,
+            'milestone': event.milestone,
+            'old_name': event.old_name or '',
+            'author': event.author or '',
+            'summary': summary_line(event),
+            'fields': fields,
+            'changes': self.changes(event, labels),
+            'description': bounded_lines(event.description or '')
+            if event.kind in (CREATED, DELETED) or
+            'description' in event.old_values else '',
+            'link': link,
+            'project': {'name': self.env.project_name,
+                        'descr': self.env.project_description,
+                        'url': project_url(self.env)},
+        }
+
+    def changes(self, event: MilestoneEvent, labels: Dict[str, str]
+                ) -> List[Tuple[str, str, Optional[str]]]:
+        """``[(label, old, new)]`` of the changed properties (new None:
+        the description, shown whole below)."""
+        found = []
+        new_values = {'name': event.milestone, 'due': event.due,
+                      'completed': event.completed}
+        for key in PROPERTIES:
+            if key not in event.old_values:
+                continue
+            label = labels[key].rstrip(':').rstrip()
+            old = event.old_values[key]
+            if key == 'description':
+                found.append((label, '', None))
+            elif key == 'name':
+                found.append((label, old or '', new_values[key]))
+            else:
+                found.append((label, format_time(self.config, old),
+                              format_time(self.config, new_values[key])))
+        return found
+
+
+def build_messages(env, config: NotifyConfig, event: MilestoneEvent,
+                   digest_items: Optional[list] = None,
+                   tokens: Optional[TokenBatch] = None) -> List[NewMessage]:
+    """Every message that *event* produces, one per recipient (the
+    arguments as :func:`tracnotify.mail.pipeline.build_messages`'s;
+    milestone mail has no digest items)."""
+    recipients = MilestoneRecipientResolver(env, config).resolve(event)
+    if not recipients:
+        return []
+    msgid, root = thread_ids(env, config, event)
+    recipients = with_unsubscribe_links(env, recipients, config, tokens)
+    formatter = MilestoneMailFormatter(env, config)
+    copies = {}
+    for (language, _fmt), group in group_recipients(recipients):
+        rendered = formatter.render(event, language)
+        with mail_language(env, language):
+            body = rendered.body + str(footer(env))
+        headers = MailHeaders(
+            from_name=config.smtp_from_name or env.project_name,
+            from_addr=config.envelope_from, reply_to=config.smtp_replyto,
+            subject=rendered.subject, msgid=msgid, root_msgid=root,
+            date=event.time / 1000000.0,
+            extra=standard_headers(env, config, event.kind, realm=REALM) +
+            (('X-Trac-Milestone', event.milestone),
+             ('X-Trac-Milestone-URL', rendered.link)))
+        shared = encode_shared_part(headers, body, config)
+        for recipient, data in build_copies(shared, group, config,
+                                            recipients):
+            copies[id(recipient)] = (rendered.subject, data)
+    return [NewMessage(ticket=None, kind=event.kind, msgid=msgid,
+                       sender=config.envelope_from,
+                       recipient=recipient.address, reason=recipient.reason,
+                       subject=copies[id(recipient)][0],
+                       message=copies[id(recipient)][1])
+            for recipient in recipients]
