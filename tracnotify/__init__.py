@@ -17,6 +17,7 @@ Importing this package registers its Trac components.
 """
 
 from tracnotify import (  # noqa: F401  (Trac component registration)
+    announce_command,
     attachments,
     commands,
     config,
@@ -33,6 +34,7 @@ from tracnotify.delivery import service, startup, worker  # noqa: F401
 from tracnotify.inbound import options as inbound_options  # noqa: F401
 from tracnotify.web import (  # noqa: F401
     admin,
+    announce,
     preferences,
     realm_watch,
     unsubscribe,
