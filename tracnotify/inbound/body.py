@@ -57,6 +57,37 @@ def decode_text(part: Message) -> str:
                          % charset[:40])
 
 
+def unflow(text: str, delsp: bool = False) -> str:
+    """RFC 3676 ``format=flowed`` text as the lines its writer meant: a
+    line ending in a space continues on the next one (quoted lines only
+    with the same depth); space-stuffing is undone; "-- " stays a line."""
+    out: List[str] = []
+    joining = False
+    for line in text.replace('\r\n', '\n').split('\n'):
+        depth = len(line) - len(line.lstrip('>'))
+        body = line[depth:]
+        if body.startswith(' '):
+            body = body[1:]             # space-stuffed (or after "> ")
+        soft = body.endswith(' ') and body != '-- '
+        if soft and delsp:
+            body = body[:-1]
+        if joining and out and out[-1][0] == depth:
+            out[-1] = (depth, out[-1][1] + body)
+        else:
+            out.append((depth, body))
+        joining = soft
+    return '\n'.join(('>' * d + ' ' if d else '') + b for d, b in out)
+
+
+def _flowed(part: Message) -> Tuple[bool, bool]:
+    try:
+        flowed = (part.get_param('format') or '').lower() == 'flowed'
+        delsp = (part.get_param('delsp') or '').lower() == 'yes'
+    except Exception:
+        return False, False
+    return flowed, delsp
+
+
 def _filename(part: Message) -> Optional[str]:
     try:
         return part.get_filename()
@@ -103,10 +134,23 @@ def new_text(text: str) -> str:
     text = text.replace('\r\n', '\n').replace('\r', '\n')
     try:
         reply = _parser.read(text)
-        found = reply.replies[0].body if reply.replies else ''
+        first = reply.replies[0] if reply.replies else None
+        found = first.body if first else ''
+        starts_quoted = bool(first and first.headers)
     except Exception:
-        found = text
-    return _with_original_lines(found, text)
+        found, starts_quoted = text, False
+    return _without_quotes(_with_original_lines(found, text), starts_quoted)
+
+
+def _without_quotes(text: str, everywhere: bool) -> str:
+    """*text* without its trailing quoted lines (``>``), or without any
+    (*everywhere*: the mail began with a quote, the answer is below)."""
+    lines = text.split('\n')
+    if everywhere:
+        lines = [line for line in lines if not line.startswith('>')]
+    while lines and (lines[-1].startswith('>') or not lines[-1].strip()):
+        lines.pop()
+    return '\n'.join(lines).strip('\n')
 
 
 def _with_original_lines(found: str, text: str) -> str:
@@ -134,6 +178,9 @@ def read_reply(msg: Message, max_attachment: int) -> ReplyContent:
     plain, html, parts = split_parts(msg)
     if plain is not None:
         text = decode_text(plain)
+        flowed, delsp = _flowed(plain)
+        if flowed:
+            text = unflow(text, delsp)
     elif html is not None:
         text = html_to_text(decode_text(html))
     else:

@@ -54,13 +54,13 @@ def queue_notice(env, address: str, ticket: Optional[int], reason: str,
         return False
     url = env.abs_href.ticket(ticket) if ticket else env.abs_href()
     with mail_language(env, _language(env, sid)):
-        title = _('Your reply was not added to ticket #%(id)s',
-                  id=ticket) if ticket else _('Your reply was not added')
-        text = _('Your e-mail to %(project)s was not added to the ticket:\n'
+        title = str(_('Your reply was not added to ticket #%(id)s',
+                      id=ticket) if ticket else _('Your reply was not added'))
+        text = str(_('Your e-mail to %(project)s was not added to the ticket:\n'
                  '%(reason)s.\n\nNothing of it was saved. You can comment on '
                  'the ticket here:\n%(url)s\n\n(This is an automatic answer; '
                  'there is at most one an hour.)\n',
-                 project=env.project_name, reason=reason, url=url)
+                 project=env.project_name, reason=reason, url=url))
     msg = EmailMessage(policy=SMTP)
     msg['From'] = sender
     msg['To'] = to

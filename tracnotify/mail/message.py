@@ -77,6 +77,9 @@ class Recipient:
     #: the language and format of this copy (see tracnotify.userprefs)
     language: str = 'en'
     format: str = 'text'         # text | html | both
+    #: this copy's own Reply-To (a reply address with its token, see
+    #: tracnotify.inbound.addresses); the shared part then has none
+    reply_to: Optional[str] = None
 
 
 @dataclass
@@ -244,6 +247,8 @@ def email_personal_headers(recipient: Recipient,
         _set_public(msg, visible)
     else:
         msg['To'] = make_address(recipient.address, utf8=utf8)
+    if recipient.reply_to:
+        msg['Reply-To'] = make_address(recipient.reply_to)
     msg['X-Trac-Notification-Reason'] = recipient.reason
     return msg.as_bytes().split(b'\r\n\r\n', 1)[0] + b'\r\n' + \
         _unsubscribe_headers(recipient)
@@ -271,6 +276,11 @@ def _spliced_headers(recipient: Recipient,
     url = recipient.unsubscribe_url
     if url and not _plain_url_re.match(url):
         return None
+    if recipient.reply_to:      # as email_personal_headers orders it
+        if not _plain_address_re.match(recipient.reply_to) or \
+                len(recipient.reply_to) > _MAX_PLAIN_LINE - 12:
+            return None
+        to += b'Reply-To: ' + recipient.reply_to.encode('ascii') + b'\r\n'
     head = to + b'X-Trac-Notification-Reason: ' + reason.encode('ascii') + \
         b'\r\n'
     if url:

@@ -14,6 +14,7 @@ from trac.util.text import exception_to_unicode
 from tracnotify.config import NotifyConfig
 from tracnotify.event import ATTACHMENT_DELETED, CREATED, TicketEvent
 from tracnotify.i18n.language import mail_language
+from tracnotify.inbound.addresses import with_reply_addresses
 from tracnotify.mail.chrome import footer, standard_headers
 from tracnotify.mail.digest import digest_items_for, split_digest
 from tracnotify.mail.format import RenderedTicketMail, TicketMailFormatter
@@ -212,6 +213,9 @@ def render_messages(env, config: NotifyConfig, event: TicketEvent,
     msgid, root = thread_ids(env, config, event, when)
     # personal one-click unsubscribe links, made here in the worker
     recipients = with_unsubscribe_links(env, recipients, config, tokens)
+    # and personal reply addresses, when replies by mail are on
+    recipients, personal_reply = with_reply_addresses(
+        env, recipients, event.ticket_id, config, tokens)
     copies = {}
     from_name = sender_name(env, config, event)
     from_addr = sender_address(env, config, event)   # checked (logged) once
@@ -220,7 +224,7 @@ def render_messages(env, config: NotifyConfig, event: TicketEvent,
         rendered, html = render_mail(env, formatter, event, language, fmt)
         headers = MailHeaders(
             from_name=from_name, from_addr=from_addr,
-            reply_to=config.smtp_replyto,
+            reply_to='' if personal_reply else config.smtp_replyto,
             subject=rendered.subject, msgid=msgid, root_msgid=root,
             date=when / 1000000.0,
             extra=standard_headers(env, config, event.kind, event.ticket_id,

@@ -21,7 +21,16 @@ import re
 import secrets
 import time
 from dataclasses import replace
-from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
+from typing import (
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from tracnotify.config import load_config
 
@@ -69,6 +78,12 @@ class TokenBatch:
 
     def __init__(self) -> None:
         self.rows: List[Tuple[str, str, int]] = []
+        #: more rows of the same copies (reply tokens: inbound/addresses)
+        self._later: List[Callable] = []
+
+    def later(self, write: Callable) -> None:
+        """Call *write(db)* in :meth:`store`'s transaction."""
+        self._later.append(write)
 
     def issue(self, addresses: Iterable[str]) -> Dict[str, str]:
         """A new token for each address: ``{address: token}``."""
@@ -81,12 +96,15 @@ class TokenBatch:
     def store(self, env) -> None:
         """Write the hashes (in the caller's transaction, if any; the
         caller runs :func:`purge_if_due` after it)."""
-        if self.rows:
+        if self.rows or self._later:
             with env.db_transaction as db:
-                db.executemany("""
-                    INSERT INTO tracnotify_unsub_token
-                        (token_hash, address, created)
-                    VALUES (%s, %s, %s)""", self.rows)
+                if self.rows:
+                    db.executemany("""
+                        INSERT INTO tracnotify_unsub_token
+                            (token_hash, address, created)
+                        VALUES (%s, %s, %s)""", self.rows)
+                for write in self._later:
+                    write(db)
 
 
 def issue_tokens(env, addresses: Iterable[str]) -> Dict[str, str]:
