@@ -4,6 +4,7 @@ through the transport directly or the fallback, and the log; a mail says
 when delivery works again.  Real SMTP servers (aiosmtpd), real Trac
 environments (SQLite, and PostgreSQL when configured)."""
 
+import os
 import time
 
 import pytest
@@ -187,6 +188,21 @@ def test_options_read_typed(make_env):
     assert any('alert_interval' in e for e in s.errors)
     assert any('alert_smtp_server' in e for e in s.errors)
     assert any('alert_events' in e for e in s.errors)
+
+
+def test_sample_alert_options_are_valid(make_env):
+    from trac.config import Configuration
+    sample = Configuration(os.path.join(os.path.dirname(os.path.dirname(
+        __file__)), 'contrib', 'trac.ini.sample'))
+    env = make_env()
+    names = [n for n, _v in sample.options('notification')
+             if n.startswith('alert_')]
+    assert len(names) == 6
+    for name in names:
+        env.config.set('notification', name,
+                       sample.get('notification', name))
+    s = load_alert_settings(env)
+    assert s.errors == [] and s.after == 1800 and s.interval == 3600
 
 
 def test_configuration_errors_at_start_alert(sink_env, sink):

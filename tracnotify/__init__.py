@@ -29,6 +29,7 @@ from tracnotify import (  # noqa: F401  (Trac component registration)
     wiki_listener,
     wiki_subscribers,
 )
+from tracnotify.alerts import events as alert_events  # noqa: F401
 from tracnotify.alerts import options as alert_options  # noqa: F401
 from tracnotify.delivery import service, startup, worker  # noqa: F401
 from tracnotify.inbound import options as inbound_options  # noqa: F401
