@@ -25,6 +25,7 @@ from trac.util.text import exception_to_unicode
 from tracnotify.config import load_config
 from tracnotify.delivery.deliverer import Deliverer, PassReport
 from tracnotify.i18n.domain import _
+from tracnotify.inbound.fetch import PeriodicFetch
 
 REFRESH_SECONDS = 600
 ERROR_BACKOFF = (1, 2, 5, 10, 30, 60)
@@ -41,6 +42,7 @@ class Worker:
         self.sent = 0
         self._errors_in_row = 0
         self._last_refresh = time.monotonic()
+        self.fetcher = PeriodicFetch(env)     # imap_fetch_interval
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT ask the loop to stop after the current batch."""
@@ -81,6 +83,7 @@ class Worker:
         self._errors_in_row = 0
         self.passes += 1
         self.sent += report.sent
+        self.fetcher.run_if_due()
         return report
 
     def _reread_config(self) -> None:

@@ -36,7 +36,9 @@ from tracnotify.config import load_config
 
 UNSUBSCRIBED = 'unsubscribed'    # by the owner of the address (token, login)
 ADMIN = 'admin'                  # by an administrator: never mail it
-REASONS = (UNSUBSCRIBED, ADMIN)
+#: by tracnotify: the address bounced (tracnotify/inbound/bounce_record.py)
+BOUNCED = 'bounced'
+REASONS = (UNSUBSCRIBED, ADMIN, BOUNCED)
 #: recipients' reasons for the configured list addresses (recipients.py)
 LIST_REASONS = ('always_cc', 'always_bcc')
 

@@ -22,10 +22,13 @@ from tracnotify.delivery.transports.options import (
     transport_names,
 )
 from tracnotify.i18n.domain import N_
+from tracnotify.inbound.fetch import load_fetch_settings
 from tracnotify.mail.message import AddressError, make_address
 
 PASSWORD = 'smtp_password'
 CLEAR_PASSWORD = 'smtp_password_clear'
+#: write-only options; ``<name>_clear`` in a form clears the stored one
+PASSWORDS = (PASSWORD, 'imap_password')
 
 GROUPS: List[Tuple[str, List[str]]] = [
     (N_('SMTP server'), ['smtp_enabled', 'smtp_server', 'smtp_port',
@@ -94,7 +97,7 @@ def _registry(name: str) -> Optional[Option]:
 
 
 def _kind(name: str, option: Optional[Option]) -> Tuple[str, Tuple[str, ...]]:
-    if name == PASSWORD:
+    if name in PASSWORDS:
         return 'password', ()
     if name in ROLE_OPTIONS:
         return 'tristate', ('', 'true', 'false')
@@ -149,7 +152,7 @@ def build_fields(config) -> List[Group]:
                 doc=option.doc if option else '',
                 default=str(option.default) if option else '',
                 value=current_value(config, name, kind),
-                is_set=bool(config.get(SECTION, PASSWORD))
+                is_set=bool(config.get(SECTION, name))
                 if kind == 'password' else False))
     return groups
 
@@ -174,7 +177,7 @@ def parse_form(groups: List[Group], args: Mapping) -> Dict[str, Optional[str]]:
             raw = (raw or '').strip().lower()
             values[f.name] = raw if raw in ('true', 'false') else None
         elif f.kind == 'password':
-            if args.get(CLEAR_PASSWORD):
+            if args.get(f.name + '_clear'):
                 values[f.name] = ''
             elif raw:
                 values[f.name] = raw
@@ -237,7 +240,8 @@ def validate(groups: List[Group], config,
     fields = all_fields(groups)
     warnings = []
     view = _EnvView(_Overlay(config, values), env_path)
-    errors = load_config(view).errors + load_transport_options(view).errors
+    errors = load_config(view).errors + \
+        load_transport_options(view).errors + load_fetch_settings(view).errors
     for error in errors:
         name = _field_for(error, fields)
         if name:

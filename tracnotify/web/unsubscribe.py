@@ -191,7 +191,8 @@ class UnsubscribeAdminPanel(Component):
         return ADMIN_TEMPLATE, {
             'rows': rows, 'panel': 'unsubscribe',
             'reason_labels': {unsubscribe.UNSUBSCRIBED: _('unsubscribed'),
-                              unsubscribe.ADMIN: _('never mail (admin)')},
+                              unsubscribe.ADMIN: _('never mail (admin)'),
+                              unsubscribe.BOUNCED: _('bounced')},
         }, {'domain': 'tracnotify'}
 
     def _action(self, req) -> None:
