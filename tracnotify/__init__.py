@@ -37,6 +37,7 @@ from tracnotify.inbound import fetch  # noqa: F401  (notify fetch)
 from tracnotify.web import (  # noqa: F401
     admin,
     announce,
+    bounces,
     preferences,
     realm_watch,
     unsubscribe,

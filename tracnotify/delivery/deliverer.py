@@ -20,6 +20,7 @@ from tracnotify.alerts.monitor import check_delivery
 from tracnotify.config import NotifyConfig, load_config
 from tracnotify.delivery.throttle import Throttle
 from tracnotify.delivery.transports import Transport, create_transport
+from tracnotify.inbound.bounce_record import record_refusal
 from tracnotify.mail.verp import apply_envelope
 from tracnotify.outbox.keeper import LeaseKeeper
 from tracnotify.threadname import native_name
@@ -384,6 +385,8 @@ class Deliverer:
                              message.recipient, message.ticket,
                              'is dead' if state == outbox.DEAD else
                              'will be retried', result.error)
+            if state == outbox.DEAD and result.permanent:
+                record_refusal(self.env, message, result.error)  # 5xx
 
     def reconcile(self, report: PassReport) -> None:
         """Record the changes that reached Trac but not the outbox

@@ -30,6 +30,7 @@ from tracnotify.mail.choices import (  # noqa: F401  (delivery_choice: API)
     delivery_choice,
     site_defaults,
 )
+from tracnotify.web.bounces import preferences_notice
 
 PANEL = 'tracnotify'
 PARENT = 'notification'
@@ -119,6 +120,8 @@ class TicketMailPreferences(Component):
                         TRAC_LANGUAGE: session.get(TRAC_LANGUAGE, '')
                     }).language),
                 'marker': FORM_MARKER,
+                'bouncing': preferences_notice(self.env,
+                                               session.get('email')),
             },
         }
 
