@@ -32,7 +32,8 @@ def test_plain_notify_lists_the_subcommands(env, capsys):
     rv, out, err = console(env, 'notify', capsys)
     assert rv in (0, None) and err == ''
     names = re.findall(r'^notify (\w+)', out, re.M)
-    assert names == sorted(['announce', 'pending', 'purge', 'receive', 'retry',
+    assert names == sorted(['announce', 'fetch', 'pending', 'purge',
+                            'receive', 'retry',
                             'send', 'status', 'test', 'worker'])
 
 

@@ -32,8 +32,8 @@ from tracnotify import (  # noqa: F401  (Trac component registration)
 from tracnotify.alerts import events as alert_events  # noqa: F401
 from tracnotify.alerts import options as alert_options  # noqa: F401
 from tracnotify.delivery import service, startup, worker  # noqa: F401
-from tracnotify.inbound import options as inbound_options  # noqa: F401
 from tracnotify.inbound import fetch  # noqa: F401  (notify fetch)
+from tracnotify.inbound import options as inbound_options  # noqa: F401
 from tracnotify.web import (  # noqa: F401
     admin,
     announce,
