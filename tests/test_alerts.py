@@ -5,6 +5,7 @@ when delivery works again.  Real SMTP servers (aiosmtpd), real Trac
 environments (SQLite, and PostgreSQL when configured)."""
 
 import os
+import threading
 import time
 
 import pytest
@@ -14,7 +15,7 @@ from tests.support.smtp_sink import free_port
 from tests.support.tickets import add_users, create_ticket, deliver
 from tests.support.users import set_session, users
 from tracnotify.alerts import state as rows
-from tracnotify.alerts.monitor import configuration_errors
+from tracnotify.alerts.monitor import Monitor, configuration_errors
 from tracnotify.alerts.options import load_alert_settings
 from tracnotify.alerts.recipients import alert_recipients
 from tracnotify.config import load_config
@@ -219,3 +220,40 @@ def test_configuration_errors_at_start_alert(sink_env, sink):
     wait_past(0.2)
     deliver(env)        # the same errors: reported once
     assert len(sink.received) == 1
+
+
+def test_state_rows_are_compare_and_set(make_env):
+    env = make_env()
+    assert rows.swap(env, rows.LAST_SENT, '', '1')
+    assert not rows.swap(env, rows.LAST_SENT, '', '2')     # already there
+    assert not rows.swap(env, rows.LAST_SENT, '7', '2')    # not what it is
+    assert rows.swap(env, rows.LAST_SENT, '1', '3')
+    assert rows.read_state(env)[rows.LAST_SENT] == '3'
+
+
+def test_processes_seeing_one_problem_send_one_alert(backend, sink_env,
+                                                     sink):
+    if backend == 'sqlite':
+        pytest.skip('one in-memory SQLite connection cannot be shared')
+    env = sink_env(users=(ADMIN,) + users('alice'))
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    sink.handler.rcpt_replies['alice@example.net'] = '550 no'
+    create_ticket(env)
+    deliver(env)                # the dead message, and its alert
+    assert len(sink.wait_for(1)) == 1
+    create_ticket(env)
+    deliver(env)                # a second dead message: held back
+    env.config.set('notification', 'alert_interval', '0')
+    config = load_config(env)
+    start = threading.Barrier(4)
+
+    def look():
+        start.wait()
+        Monitor(env, config, load_alert_settings(env)).check()
+    threads = [threading.Thread(target=look) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    time.sleep(0.5)
+    assert len(alerts_in(sink.received)) == 2

@@ -5,7 +5,9 @@ The relay is a dead port while a ticket is saved on the web form; after
 ``alert_after`` (a fraction of a minute here) one alert reaches the admin
 through ``alert_fallback = smtp``, and no second one within
 ``alert_interval``; then a real SMTP server starts on the relay's port,
-the waiting mail drains and an ``alert_recovered`` mail arrives.
+the waiting mail drains and an ``alert_recovered`` mail arrives.  With
+``alert_events = permission_changed``, a grant on Admin > Permissions is
+mailed to the admin, naming who made it.
 """
 
 import time
@@ -25,7 +27,8 @@ def outage(start_site):
         smtp_port=str(relay_port), outbox_retry_delay='1',
         alert_after=str(AFTER_SECONDS / 60), alert_interval='10',
         alert_fallback='smtp',
-        alert_smtp_server='127.0.0.1:%d' % fallback.port)
+        alert_smtp_server='127.0.0.1:%d' % fallback.port,
+        alert_events='permission_changed')
     yield trac, fallback, relay_port
     fallback.stop()
 
@@ -75,3 +78,15 @@ def test_alert_after_an_outage_and_the_recovery(outage):
     assert recovered['Subject'] == \
         '[Live Project] Alert over: mail delivery works again'
     assert len(fallback.received) == 1
+
+
+def test_a_permission_granted_on_the_admin_page(outage):
+    trac, _fallback, relay_port = outage
+    with SmtpSink(port=relay_port) as relay:
+        trac.client('admin').post('/admin/general/perm', {
+            'subject': 'bob', 'action': 'TICKET_ADMIN', 'add': 'Add'})
+        notice, = relay.wait_for(1, timeout=20)
+    assert kinds([notice]) == [('admin@example.org', 'alert_event')]
+    assert notice.message['Subject'] == \
+        '[Live Project] Permission granted: TICKET_ADMIN to bob'
+    assert 'admin changed the permissions' in notice.message.get_content()

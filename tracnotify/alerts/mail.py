@@ -43,8 +43,6 @@ class Problems:
     #: the outbox snapshot, when delivery is failing (or recovered)
     health: Optional[Health] = None
     stalled: bool = False
-    #: when the failing started (µs), for a reminder and the recovery
-    since: Optional[int] = None
     config_errors: List[str] = field(default_factory=list)
 
     @property

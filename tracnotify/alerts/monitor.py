@@ -139,7 +139,7 @@ class Monitor:
             self.send(RECOVERED,
                       lambda: recovered_text(env, health, open_since))
             opened, open_since = '', 0
-        problems = Problems(health=health, since=open_since or None)
+        problems = Problems(health=health)
         problems.stalled = stalled(health, int(self.settings.after * 1e6))
         with _lock:
             errors = _startup_errors.get(env) or []
