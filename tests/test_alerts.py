@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from trac.admin.api import AdminCommandManager
 from trac.perm import PermissionSystem
 
 from tests.support.smtp_sink import free_port
@@ -90,6 +91,34 @@ def test_outage_alerts_once_via_fallback_then_recovers(outage, smtp_sink,
     wait_past(0.2)
     deliver(env)
     assert len(relay.received) == 2 and len(fallback.received) == 1
+
+
+def test_fallback_to_a_directory_and_notify_status(make_env, tmp_path,
+                                                  capsys):
+    env = make_env(smtp_server='127.0.0.1', smtp_port=str(free_port()),
+                   alert_after='0.01', alert_fallback='directory',
+                   mail_directory=str(tmp_path / 'alerts'))
+    add_users(env, ADMIN)
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    add_users(env, *users('alice'))
+    create_ticket(env)
+    deliver(env)
+    wait_past(0.6)
+    deliver(env)
+    files = list((tmp_path / 'alerts').glob('*.eml'))
+    assert len(files) == 1
+    text = files[0].read_text()
+    assert 'X-Trac-Notification-Type: alert' in text
+    assert 'To: admin@example.net' in text
+    AdminCommandManager(env).execute_command('notify', 'status')
+    out = capsys.readouterr().out
+    assert 'Alerts to: admin@example.net' in out
+    assert 'Alert open: delivery failing since ' in out
+    assert 'Last alert: ' in out
+    env.config.set('notification', 'alert_interval', '-1')
+    AdminCommandManager(env).execute_command('notify', 'status')
+    assert 'Configuration: [notification] alert_interval = -1 is out of ' \
+        'range' in capsys.readouterr().out
 
 
 def test_without_fallback_the_alert_is_in_the_log(make_env, caplog):

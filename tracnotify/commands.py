@@ -19,6 +19,7 @@ from trac.util.datefmt import format_datetime, from_utimestamp
 from trac.util.text import print_table
 
 from tracnotify import outbox
+from tracnotify.alerts.status import status_lines as alert_status_lines
 from tracnotify.config import load_config
 from tracnotify.delivery.deliverer import Deliverer
 from tracnotify.delivery.testmail import send_test
@@ -155,6 +156,8 @@ class NotifyCommands(Component):
         errors, warnings = check_stored(self.config, self.env.path)
         for error in list(errors.values()) + warnings:
             print(_('Configuration: %(error)s', error=error))
+        for line in alert_status_lines(self.env, config):   # alerts/
+            print(line)
         if errors:
             raise AdminCommandError(_(
                 'The Mail Settings page would refuse [notification] '
