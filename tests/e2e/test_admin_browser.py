@@ -8,14 +8,20 @@ screenshot of each panel: under docs/ with ``TRACNOTIFY_SCREENSHOTS=1``
 (how docs/admin-*.png are made), in a temporary folder otherwise.
 """
 
-import base64
 import os
-import shutil
 import time
 
 import pytest
 
-from tests.support.live_trac import USERS, LiveTrac, trac_admin
+from tests.support.browser import (
+    NEEDS_CHROMIUM,
+    login,
+    screenshot,
+    start_browser,
+    submit,
+    text_of,
+)
+from tests.support.live_trac import LiveTrac, trac_admin
 from tests.support.smtp_sink import SmtpSink, free_port
 
 webdriver = pytest.importorskip('selenium.webdriver')
@@ -23,14 +29,10 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
-CHROMEDRIVER = shutil.which('chromedriver') or '/usr/bin/chromedriver'
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), 'docs')
 
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
-    reason='needs Debian chromium and chromedriver')
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope='module')
@@ -64,62 +66,9 @@ def shots(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def browser(tmp_path_factory, shots):
-    profile = str(tmp_path_factory.mktemp('chromium'))
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ('--headless', '--no-sandbox', '--disable-gpu',
-                 '--disable-dev-shm-usage', '--disable-background-networking',
-                 '--disable-component-update', '--disable-sync',
-                 '--no-first-run', '--user-data-dir=' + profile,
-                 '--window-size=1200,900'):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(30)
-    driver.shots = shots
+    driver = start_browser(str(tmp_path_factory.mktemp('chromium')), shots)
     yield driver
     driver.quit()
-
-
-def login(driver, trac, user='admin'):
-    """Basic auth through a header, then Trac's /login sets its cookie."""
-    token = base64.b64encode(('%s:%s' % (user, USERS[user])).encode())
-    driver.execute_cdp_cmd('Network.enable', {})
-    driver.execute_cdp_cmd('Network.setExtraHTTPHeaders', {
-        'headers': {'Authorization': 'Basic ' + token.decode()}})
-    driver.get(trac.url + '/login')
-    driver.execute_cdp_cmd('Network.setExtraHTTPHeaders', {'headers': {}})
-
-
-def screenshot(driver, name, max_height=1400):
-    """The page (up to *max_height* pixels) as <shots>/<name>."""
-    folder = driver.shots
-    width = driver.execute_script('return document.documentElement.clientWidth')
-    height = min(driver.execute_script(
-        'return document.documentElement.scrollHeight'), max_height)
-    driver.execute_cdp_cmd('Emulation.setDeviceMetricsOverride', {
-        'width': width, 'height': height, 'deviceScaleFactor': 1,
-        'mobile': False})
-    try:
-        shot = driver.execute_cdp_cmd('Page.captureScreenshot',
-                                      {'format': 'png'})
-    finally:
-        driver.execute_cdp_cmd('Emulation.clearDeviceMetricsOverride', {})
-    with open(os.path.join(folder, name), 'wb') as f:
-        f.write(base64.b64decode(shot['data']))
-
-
-def text_of(driver, css):
-    """The text of *css*, once the page that has it is loaded."""
-    return WebDriverWait(driver, 20).until(
-        EC.presence_of_element_located((By.CSS_SELECTOR, css))).text
-
-
-def submit(driver, element):
-    """Click a submit button and wait for the next page."""
-    html = driver.find_element(By.TAG_NAME, 'html')
-    element.click()
-    WebDriverWait(driver, 20).until(EC.staleness_of(html))
 
 
 def test_admin_panels_in_a_browser(site, browser):
