@@ -370,3 +370,57 @@ def test_the_spliced_reply_to_is_what_email_writes():
         assert spliced is not None
         assert spliced == email_personal_headers(recipient, [recipient],
                                                  config)
+
+
+# Surfaces -----------------------------------------------------------------
+
+def test_admin_panel_lists_received_and_refused(env, sink):
+    from trac.perm import PermissionError
+    from trac.web.api import HTTPBadRequest
+
+    from tests.support.admin_pages import html, request
+    from tracnotify.web.replies import RepliesAdminPanel
+    perms(env).grant_permission('admin', 'TRAC_ADMIN')
+    ticket, mails = ticket_mail(env, sink)
+    address = str(mails['bob@example.net']['Reply-To'])
+    receive(env, reply_mail(address, 'bob@example.net', 'Taken text.',
+                            subject='Re: taken one'))
+    receive(env, reply_mail(address, 'eve@example.com', 'x',
+                            subject='Re: refused one'))
+    page = html(env, 'replies')
+    assert 'Re: taken one' in page and 'Re: refused one' in page
+    assert 'came from eve@example.com, not from the address' in page
+    assert 'tracnotify-taken' in page and 'tracnotify-refused' in page
+    assert 'Taken: 1, refused: 1' in page
+    token = _token_re.match(address).group(1)
+    assert token not in page                    # secrets never shown back
+    assert token not in str(env.db_query('SELECT * FROM tracnotify_inbound'))
+    refused_only = html(env, 'replies', show='refused')
+    assert 'Re: refused one' in refused_only
+    assert 'Re: taken one' not in refused_only
+    panel = RepliesAdminPanel(env)
+    assert list(panel.get_admin_panels(request(env, 'replies',
+                                               authname='bob'))) == []
+    with pytest.raises(PermissionError):
+        panel.render_admin_panel(request(env, 'replies', authname='bob'),
+                                 'notification', 'replies', None)
+    with pytest.raises(HTTPBadRequest):
+        panel.render_admin_panel(request(env, 'replies', method='POST',
+                                         token=False),
+                                 'notification', 'replies', None)
+
+
+def test_notify_status_counts_replies(env, sink, capsys):
+    from trac.admin.console import TracAdmin
+    ticket, mails = ticket_mail(env, sink)
+    address = str(mails['bob@example.net']['Reply-To'])
+    receive(env, reply_mail(address, 'bob@example.net', 'One.'))
+    receive(env, reply_mail(address, 'eve@example.com', 'x'))
+    receive(env, reply_mail(address, 'bob@example.net', 'x',
+                            Auto_Submitted='auto-replied'))
+    admin = TracAdmin()
+    admin.env_set(env.path, env)
+    admin.onecmd('notify status')
+    out = capsys.readouterr().out
+    assert 'Replies (24h): 1 taken, 1 refused, 1 dropped, 0 failed' in out
+    assert 'Last refused reply' in out and 'eve@example.com' in out

@@ -40,6 +40,7 @@ from tracnotify.web import (  # noqa: F401
     bounces,
     preferences,
     realm_watch,
+    replies,
     unsubscribe,
     watch,
 )

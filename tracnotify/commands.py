@@ -26,6 +26,7 @@ from tracnotify.delivery.testmail import send_test
 from tracnotify.i18n.domain import _
 from tracnotify.outbox import maintenance as queue_admin
 from tracnotify.web.bounces import status_lines as bounce_status_lines
+from tracnotify.web.replies import status_lines as reply_status_lines
 from tracnotify.web.settings_form import check_stored
 
 DEFAULT_PURGE_DAYS = 30
@@ -151,6 +152,8 @@ class NotifyCommands(Component):
             when, recipient, error = last
             print(_('Last error (%(when)s, %(to)s): %(error)s',
                     when=_when(when), to=recipient, error=error))
+        for line in reply_status_lines(self.env):
+            print(line)
         for line in bounce_status_lines(self.env):
             print(line)
         errors, warnings = check_stored(self.config, self.env.path)

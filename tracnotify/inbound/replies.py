@@ -74,6 +74,8 @@ def handle_reply(env, mail: InboundMail, candidates: List[str],
     if token is None:
         return Verdict(EX_NOUSER, 'unknown', 'refused',
                        'no reply address among the recipients')
+    # the record (and the admin's page) never shows a whole token
+    entry.recipient = config.address_for(token[:4] + '...')
     state, owner = tokens.lookup(env, token)
     if owner is None:
         return Verdict(EX_NOUSER, 'reply', 'refused',
