@@ -12,10 +12,19 @@ same time), in child processes against a fast local SMTP sink, and prints:
 * the sink's own capacity with the same number of connections, measured
   in this run (plain smtplib, no database), and the ratio to it;
 * start-up: the same command on an empty outbox (Trac and tracnotify
-  loaded, nothing to do), and the first mail after process start;
-* expansion (events -> stored messages): ms per change and per recipient;
+  loaded, nothing to do), and the first mail after process start and
+  after start-up;
+* expansion (events -> stored messages) on its own, in a child of its own
+  on a copy of the outbox (SQLite workloads): ms per change and per
+  recipient, and the fixed cost per change and the cost per recipient
+  that the small and five_k workloads give together;
 * peak RSS of the child, and outbox bytes per copy (what the tables of
-  the outbox hold for the workload, divided by the copies).
+  the outbox hold for the workload, divided by the copies); for ``big``
+  also the growth of the database file against the shared part plus the
+  copies' own headers.
+
+The children run with Python's bytecode cache, as an installed site does
+(``PYTHONDONTWRITEBYTECODE`` is dropped from their environment).
 
 Workloads: ``small`` 200 ticket creations x 25 cc; ``two_k`` one ticket
 with 2,000 cc created then commented; ``five_k`` one ticket with 5,000 cc;
@@ -28,6 +37,7 @@ figures: compare ratios within one run.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,6 +73,29 @@ print('RESULT ' + json.dumps({
 """
 
 
+#: expansion alone: every pending event built into stored messages
+EXPAND_CHILD = """
+import json, sys, time
+from trac.env import Environment
+from tracnotify.delivery.deliverer import Deliverer, PassReport
+env = Environment(sys.argv[1])
+deliverer = Deliverer(env)
+report = PassReport()
+start = time.perf_counter()
+deliverer.expand_events(report)
+print('RESULT ' + json.dumps({'seconds': time.perf_counter() - start,
+                              'events': report.events,
+                              'messages': report.messages_built}))
+"""
+
+
+def child_env() -> dict:
+    """The children's environment: with the bytecode cache."""
+    env = dict(os.environ)
+    env.pop('PYTHONDONTWRITEBYTECODE', None)
+    return env
+
+
 @dataclass
 class Result:
     """What one run of a workload measured."""
@@ -76,6 +109,10 @@ class Result:
     events: int
     peak_mb: float
     bytes_per_copy: float
+    #: expansion alone: (seconds, events, messages), or None
+    expansion: Optional[tuple] = None
+    #: big: (database growth, shared part bytes, personal header bytes)
+    growth: Optional[tuple] = None
 
     @property
     def rate(self) -> float:
@@ -150,7 +187,8 @@ def run_children(path: str, workers: int) -> tuple:
     start = time.time()
     children = [subprocess.Popen([sys.executable, '-c', CHILD] + a,
                                  stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+                                 stderr=subprocess.PIPE, text=True,
+                                 env=child_env())
                 for a in argv]
     results = []
     for child in children:
@@ -182,6 +220,36 @@ def outbox_bytes(env) -> int:
     return total
 
 
+def expansion_alone(path: str) -> Optional[tuple]:
+    """``(seconds, events, messages)`` of expanding the outbox of *path*
+    (SQLite), on a copy of it, in a child process."""
+    copy = path + '-expansion'
+    shutil.copytree(path, copy)
+    try:
+        out = subprocess.run([sys.executable, '-c', EXPAND_CHILD, copy],
+                             capture_output=True, text=True, check=True,
+                             env=child_env()).stdout
+        done = json.loads([line for line in out.splitlines()
+                           if line.startswith('RESULT ')][-1][7:])
+        return done['seconds'], done['events'], done['messages']
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+def database_bytes(path: str) -> int:
+    """Size of the SQLite database file of the environment *path*."""
+    name = os.path.join(path, 'db', 'trac.db')
+    return os.path.getsize(name) if os.path.exists(name) else 0
+
+
+def copy_parts(env) -> tuple:
+    """``(shared part bytes, personal header bytes)`` of the outbox."""
+    body = env.db_query('SELECT SUM(LENGTH(data)) FROM tracnotify_body')
+    heads = env.db_query('SELECT SUM(LENGTH(message)) FROM '
+                         'tracnotify_message')
+    return int(body[0][0] or 0), int(heads[0][0] or 0)
+
+
 def run_workload(work: Workload, port: int, sink: FastSink,
                  connections: int) -> Optional[Result]:
     pg_uri = os.environ.get('TRACNOTIFY_PG_URI') if work.pg else None
@@ -199,6 +267,8 @@ def run_workload(work: Workload, port: int, sink: FastSink,
         env = Environment(path)
         work.fill(env)
         env.shutdown()
+        database_before = database_bytes(path)
+        expansion = None if pg_uri else expansion_alone(path)
         before = sink.count
         sink.reset_times()
         start, children = run_children(path, work.workers)
@@ -206,13 +276,17 @@ def run_workload(work: Workload, port: int, sink: FastSink,
         env = Environment(path)
         copies = env.db_query('SELECT COUNT(*) FROM tracnotify_message')[0][0]
         size = outbox_bytes(env)
+        growth = None
+        if work.name == 'big' and not pg_uri:
+            growth = (database_bytes(path) - database_before,) + \
+                copy_parts(env)
         env.shutdown()
         return Result(work.name, count, sink.last_at - start,
                       sink.first_at - start, sink.last_at - sink.first_at,
                       max(c['expand_s'] for c in children),
                       sum(c['events'] for c in children),
                       max(c['peak_mb'] for c in children),
-                      size / max(copies, 1))
+                      size / max(copies, 1), expansion, growth)
     finally:
         drop_disk_env(path)
 
@@ -256,9 +330,13 @@ def main() -> None:
         startup = startup_seconds(port)
         print('start-up: notify send on an empty outbox takes %.2f s'
               % startup)
-        print('%-6s %7s %8s %6s %9s %7s %8s %8s %7s %9s  %s' % (
+        print('load average at the start: %.1f, %.1f, %.1f (2 cores)'
+              % os.getloadavg())
+        print('%-6s %7s %8s %6s %9s %7s %7s %8s %8s %7s %9s  %s' % (
             'name', 'msgs', 'msg/s', 'sink%', 'burst/s', '1st ms',
-            'ms/chg', 'ms/rcpt', 'RSS MB', 'B/copy', 'workload'))
+            '+start', 'ms/chg', 'ms/rcpt', 'RSS MB', 'B/copy', 'workload'))
+        alone = {}
+        extra = []
         for work in workloads(args.big_cc):
             if args.only and work.name not in args.only:
                 continue
@@ -270,17 +348,44 @@ def main() -> None:
                 continue
             capacity = many if work.workers == 4 else own
             per_change = result.expand_s * 1000 / max(result.events, 1)
-            print('%-6s %7d %8.0f %5.0f%% %9.0f %7.0f %8.1f %8.3f %7.1f '
-                  '%9.0f  %s' % (
+            print('%-6s %7d %8.0f %5.0f%% %9.0f %7.0f %+7.0f %8.1f %8.3f '
+                  '%7.1f %9.0f  %s' % (
                       result.name, result.messages, result.rate,
                       100 * result.rate / capacity, result.burst_rate,
-                      result.first_mail * 1000, per_change,
+                      result.first_mail * 1000,
+                      (result.first_mail - startup) * 1000, per_change,
                       result.expand_s * 1000 / max(result.messages, 1),
                       result.peak_mb, result.bytes_per_copy, work.title))
             sys.stdout.flush()
+            if result.expansion:
+                seconds, events, messages = result.expansion
+                alone[work.name] = (seconds / max(events, 1),
+                                    messages / max(events, 1))
+                extra.append('%-6s expansion alone: %.2f s for %d changes, '
+                             '%d copies: %.2f ms per change, %.3f ms per '
+                             'copy' % (work.name, seconds, events, messages,
+                                       seconds * 1000 / max(events, 1),
+                                       seconds * 1000 / max(messages, 1)))
+            if result.growth:
+                grown, body, heads = result.growth
+                extra.append('%-6s database grew %.1f MB for a %.2f MB shared '
+                             'part + %.1f MB of personal headers: %.2f x '
+                             '(goal <= 2)' % (work.name, grown / 1e6,
+                                              body / 1e6, heads / 1e6,
+                                              grown / max(body + heads, 1)))
         print('sink%%: msg/s from process start over the sink\'s own '
-              'capacity with the same connections (%d; pg4: 4 workers x 1)'
-              % args.connections)
+              'capacity with the same connections (%d; pg4: 4 workers x 1); '
+              '+start: first mail after start-up' % args.connections)
+        for line in extra:
+            print(line)
+        if 'small' in alone and 'five_k' in alone:
+            (t1, n1), (t2, n2) = alone['small'], alone['five_k']
+            per_copy = (t2 - t1) / (n2 - n1)
+            print('expansion: %.2f ms fixed per change + %.3f ms per '
+                  'recipient (small and five_k; goals <= 2 ms, <= 0.1 ms); '
+                  '10,000 cc: %.2f s (goal <= 1.5 s)' % (
+                      (t1 - per_copy * n1) * 1000, per_copy * 1000,
+                      t1 - per_copy * n1 + per_copy * 10000))
     finally:
         sink.stop()
 

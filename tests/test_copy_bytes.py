@@ -182,3 +182,35 @@ def test_shared_part_multipart_alternative():
                                'both')
     boundary = re.compile(rb'=+[0-9]+=+')
     assert boundary.sub(b'B', ours) == boundary.sub(b'B', theirs)
+
+
+#: ASCII with every kind of line end, control character and spacing
+ASCII_TEXT = st.text(st.sampled_from(string.printable + '\x00\x7f'),
+                     max_size=160)
+SUBJECTS = st.one_of(ASCII_TEXT, st.from_regex(
+    r'\[[A-Za-z ]{1,20}\] (Re: )?#[0-9]{1,5}: [ -~]{0,90}', fullmatch=True))
+MSGIDS = st.one_of(
+    st.from_regex(r'<[0-9]{3}\.[0-9a-f]{32}@[a-z.-]{1,30}>', fullmatch=True),
+    st.from_regex(r'<[ -~]{1,70}>', fullmatch=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(subject=SUBJECTS, body=ASCII_TEXT, msgid=MSGIDS,
+       date=st.floats(0, 4e9), extra=ASCII_TEXT,
+       fmt=st.sampled_from(['text', 'html']))
+def test_plain_headers_and_7bit_bodies_are_what_email_writes(
+        subject, body, msgid, date, extra, fmt):
+    """The lines written without the header registry (plain values) and
+    the 7bit bodies written without ``set_content``."""
+    headers = MailHeaders('Trac', 'trac@example.org', '', subject, msgid,
+                          msgid, date, (('X-Trac-Ticket-URL', extra),
+                                        ('X-Trac-Notification-Type', extra)))
+    config = NotifyConfig(mime_encoding='none')
+    html = '<p>%s</p>' % body if fmt == 'html' else None
+    try:
+        expected = email_shared_part(headers, body, config, html, fmt)
+    except Exception as e:      # '<(>': the email package's IndexError
+        with pytest.raises(type(e)):
+            encode_shared_part(headers, body, config, html, fmt)
+        return
+    assert encode_shared_part(headers, body, config, html, fmt) == expected

@@ -56,17 +56,22 @@ def test_lines_starting_with_a_dot(make_env, smtp_sink, pipelining):
     sink = smtp_sink(handler=SinkHandler(pipelining=pipelining))
     env = make_env(smtp_server='127.0.0.1', smtp_port=str(sink.port))
     transport = SmtpTransport(load_config(env))
+    shared = '.' + DOTTED[21:]          # one object for two copies
+    parts = [(DOTTED[:20], DOTTED[20:]), ('', DOTTED), ('.' + DOTTED, ''),
+             (DOTTED[:21], DOTTED[21:]), ('X: y\r\n', shared),
+             ('X: z\r\n', shared), ('', '\r\n.\r\n')]
     messages = [OutgoingMessage(n, 1, 1, 'ticket_changed', '<m@x>',
                                 'trac@example.org', 'r%d@example.org' % n,
-                                'cc', 'dots', text[:20], 0, shared=text[20:])
-                for n, text in enumerate([DOTTED, '.' + DOTTED, DOTTED])]
+                                'cc', 'dots', head, 0, shared=shared)
+                for n, (head, shared) in enumerate(parts)]
     try:
         results = transport.send(messages)
     finally:
         transport.close()
-    assert [r.ok for r in results] == [True] * 3
+    assert [r.ok for r in results] == [True] * len(parts)
     assert [item.data for item in sink.received] == \
-        [m.data + b'\r\n' for m in messages]     # smtplib ends the last line
+        [m.data if m.data.endswith(b'\r\n') else m.data + b'\r\n'
+         for m in messages]     # smtplib ends the last line
 
 
 def test_outcomes_match_the_plain_path(make_env, smtp_sink):

@@ -33,6 +33,13 @@ RETRY_PAUSES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 #: out and the rows are claimed again: no loss, possibly a repeat)
 RECORD_PATIENCE = 3600
 STOPPING_PATIENCE = 30
+#: events claimed at once by a pass: a small first claim, so that the
+#: first mail of a backlog leaves soon, then bigger ones
+FIRST_CLAIM = 4
+CLAIM = 50
+#: messages a sender claims at once while expansion goes on, so that
+#: several connections share what is built (then ``outbox_batch_size``)
+BUILDING_BATCH = 100
 
 
 @dataclass
@@ -43,6 +50,42 @@ class Built:
     events: list
     items: list
     tokens: Optional[object]        # a TokenBatch, or None
+
+
+class Backlog:
+    """What the senders of a pass know of the expansion running beside
+    them (:meth:`Deliverer.run_once`): a sender that finds nothing due
+    waits for the next stored claim instead of ending, until the
+    expansion is finished."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._stored = 0
+        self.finished = False
+
+    def state(self) -> tuple:
+        """``(finished, stored)``, to give :meth:`wait` (read before a
+        claim: what is stored after it is waited for)."""
+        with self._cond:
+            return self.finished, self._stored
+
+    def stored(self) -> None:
+        """More messages are in the outbox."""
+        with self._cond:
+            self._stored += 1
+            self._cond.notify_all()
+
+    def finish(self) -> None:
+        """No more will come in this pass."""
+        with self._cond:
+            self.finished = True
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float = 0.5) -> None:
+        """Until something was stored after *seen*, or the expansion ends."""
+        with self._cond:
+            if not self.finished and self._stored == seen:
+                self._cond.wait(timeout)
 
 
 @dataclass
@@ -80,9 +123,10 @@ class Deliverer:
         self.log = env.log
         self._report_lock = threading.Lock()
 
-    def expand_events(self, report: PassReport, limit: int = 50,
+    def expand_events(self, report: PassReport, limit: int = CLAIM,
                       stop: Optional[threading.Event] = None,
-                      rounds: Optional[int] = None) -> int:
+                      rounds: Optional[int] = None,
+                      backlog: Optional[Backlog] = None) -> int:
         """Turn recorded events into messages (and digest items); changes
         of a batch become one mail per recipient (``coalesce.py``).  The
         messages of all the events claimed together are stored in one
@@ -92,8 +136,8 @@ class Deliverer:
         event whose lease was lost anyway (another worker has it) is
         skipped, and its result dropped.  When *stop* is set, no more
         events are claimed; *rounds*: claim at most that many times (by
-        default until no event is left).  Returns how many events were
-        claimed."""
+        default until no event is left); *backlog* is told of each claim
+        stored.  Returns how many events were claimed."""
         from tracnotify.mail.coalesce import Coalescer
         from tracnotify.mail.realms import build_messages, load_event
         from tracnotify.mail.suppression import TokenBatch, purge_if_due
@@ -132,6 +176,8 @@ class Deliverer:
                                        items, tokens))
                 self._store(claim, built, report)
                 keeper.watch(None)
+                if backlog is not None:
+                    backlog.stored()
         purge_if_due(self.env)
         return total
 
@@ -284,28 +330,41 @@ class Deliverer:
 
     def send_due(self, report: PassReport,
                  progress: Optional[Callable[[PassReport], None]] = None,
-                 stop: Optional[threading.Event] = None) -> None:
-        """Send every message that is due, batch by batch."""
+                 stop: Optional[threading.Event] = None,
+                 backlog: Optional[Backlog] = None) -> None:
+        """Send every message that is due, batch by batch; with a
+        *backlog*, also those stored until it is finished."""
+        for thread in self.start_sending(report, progress, stop, backlog):
+            thread.join()
+
+    def start_sending(self, report: PassReport,
+                      progress: Optional[Callable[[PassReport], None]] = None,
+                      stop: Optional[threading.Event] = None,
+                      backlog: Optional[Backlog] = None
+                      ) -> List[threading.Thread]:
+        """:meth:`send_due` on ``smtp_connections`` threads of their own;
+        the threads to join.  (Where the database cannot be shared by
+        threads, it sends here, on one connection, and returns none.)"""
         stop = stop or threading.Event()
         throttle = Throttle(self.config.smtp_burst,
                             self.config.smtp_burst_pause, stop)
+        if not self._threads_allowed():
+            self._send_loop(self.transport, report, progress, stop, throttle,
+                            backlog)
+            return []
         connections = self.config.smtp_connections \
-            if self._own_transport and not self._in_memory_db() else 1
-        if connections <= 1:
-            self._send_loop(self.transport, report, progress, stop, throttle)
-            return
+            if self._own_transport else 1
         transports = [self.transport] + [
             create_transport(self.config, self.env)
             for _ in range(connections - 1)]
         threads = [threading.Thread(
             target=native_name('tracnotify-send', self._send_loop),
             name='tracnotify-send-%d' % i,
-            args=(t, report, progress, stop, throttle))
+            args=(t, report, progress, stop, throttle, backlog))
             for i, t in enumerate(transports)]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        return threads
 
     def _in_memory_db(self) -> bool:
         """One in-memory SQLite connection cannot be shared by threads."""
@@ -318,17 +377,26 @@ class Deliverer:
 
     def _send_loop(self, transport: Transport, report: PassReport,
                    progress, stop: threading.Event,
-                   throttle: Throttle) -> None:
+                   throttle: Throttle,
+                   backlog: Optional[Backlog] = None) -> None:
         try:
             with LeaseKeeper(self.env, self._threads_allowed()) as keeper:
                 while not stop.is_set():
-                    allowed = throttle.take(self.config.batch_size)
+                    finished, seen = backlog.state() if backlog \
+                        else (True, 0)
+                    allowed = throttle.take(
+                        self.config.batch_size if finished else
+                        min(self.config.batch_size, BUILDING_BATCH))
                     if not allowed:
                         return
                     claim = outbox.claim_messages(self.env, allowed,
                                                   self.config.lease_seconds)
+                    throttle.give_back(allowed - len(claim))
                     if not claim:
-                        return
+                        if finished:
+                            return
+                        backlog.wait(seen)     # more is being built
+                        continue
                     keeper.watch(claim)
                     ours = claim.keep(self.env)
                     batch = [m for m in claim if m.id in ours]
@@ -415,13 +483,35 @@ class Deliverer:
                 'neither smtp_from nor smtp_replyto is set in [notification]')
             self.log.info('tracnotify: nothing sent: %s', report.errors[-1])
             return report
+        if not self._threads_allowed():     # one in-memory connection
+            self._run_in_turns(report, progress, stop)
+        else:
+            # the senders start once the first (small) claim is built, and
+            # send while the rest is expanded beside them
+            self.expand_events(report, FIRST_CLAIM, stop=stop, rounds=1)
+            self.run_digests(report)
+            backlog = Backlog()
+            senders = self.start_sending(report, progress, stop, backlog)
+            try:
+                self.expand_events(report, stop=stop, backlog=backlog)
+            finally:
+                backlog.finish()
+                for thread in senders:
+                    thread.join()
+        check_delivery(self.env, self.config)  # alerts to admins
+        return report
+
+    def _run_in_turns(self, report: PassReport, progress, stop) -> None:
+        """:meth:`run_once` in one thread: a claim of events expanded,
+        then what is due sent, and again."""
         digests = True
+        limit = FIRST_CLAIM
         while True:
-            claimed = self.expand_events(report, stop=stop, rounds=1)
+            claimed = self.expand_events(report, limit, stop=stop, rounds=1)
+            limit = CLAIM
             if digests:
                 self.run_digests(report)
                 digests = False
             self.send_due(report, progress, stop)
             if not claimed or (stop is not None and stop.is_set()):
-                check_delivery(self.env, self.config)  # alerts to admins
-                return report
+                return

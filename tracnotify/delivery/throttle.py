@@ -31,3 +31,10 @@ class Throttle:
             granted = min(wanted, self._left)
             self._left -= granted
             return granted
+
+    def give_back(self, unused: int) -> None:
+        """Messages granted by :meth:`take` that were not sent (fewer
+        were due): they count for the burst again."""
+        if self.burst > 0 and unused > 0:
+            with self._lock:
+                self._left = min(self.burst, self._left + unused)

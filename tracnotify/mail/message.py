@@ -10,6 +10,7 @@ inject a header.
 import functools
 import re
 from dataclasses import dataclass, replace
+from email import headerregistry
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
@@ -57,6 +58,26 @@ _plain_reason_re = re.compile(r'^[A-Za-z0-9_.-]{1,40}$')
 _plain_url_re = re.compile(r'^https?://[A-Za-z0-9._~:/%+-]{1,880}$')
 _MAX_PLAIN_LINE = 80            # 78 octets and CRLF
 _UNDISCLOSED_LINE = b'To: undisclosed-recipients: ;\r\n'
+#: what :func:`_header_line` writes without the header registry: the
+#: values it writes back as they are (printable ASCII words with single
+#: spaces, no encoded-word, on one line); the headers it parses as
+#: something else than text only in their plain forms (Date as
+#: ``formatdate`` writes it, a dot-atom Message-ID)
+_plain_text_re = re.compile(r'^[!-~]+( [!-~]+)*$')
+_STRUCTURED = frozenset(headerregistry._default_header_map) - {'subject'}
+_date_re = re.compile(r'^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-3][0-9] '
+                      r'(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) '
+                      r'[1-9][0-9]{3} [0-2][0-9]:[0-5][0-9]:[0-6][0-9] -0000$')
+_msgid_re = re.compile(r"^<[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+                       r"(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                       r"@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*>$")
+#: the MIME headers ``set_content`` gives a 7bit text part (then the
+#: message's MIME-Version)
+_SEVEN_BIT_HEAD = {
+    subtype: ('Content-Type: text/%s; charset="utf-8"\r\n'
+              'Content-Transfer-Encoding: 7bit\r\nMIME-Version: 1.0\r\n'
+              '\r\n' % subtype).encode('ascii')
+    for subtype in ('plain', 'html')}
 
 
 class AddressError(ValueError):
@@ -179,6 +200,13 @@ def encode_shared_part(headers: MailHeaders, body: str,
     lines += [_header_line(name, clean_header_text(str(value), 900))
               for name, value in headers.extra]
     lines += [_AUTO_SUBMITTED, _PRECEDENCE]
+    if html is None or fmt != 'both':
+        text, subtype = (html, 'html') if html is not None and \
+            fmt == 'html' else (body, 'plain')
+        if choose_cte(text, config.mime_encoding) == '7bit':
+            # what set_content and the generator write for it
+            return b''.join(lines) + _SEVEN_BIT_HEAD[subtype] + \
+                _crlf_lines(text)
     # the body parts are encoded under BODY_POLICY (the parts that
     # add_alternative makes inherit it), the headers generated under SMTP
     msg = EmailMessage(policy=BODY_POLICY)
@@ -194,11 +222,37 @@ def encode_shared_part(headers: MailHeaders, body: str,
     return b''.join(lines) + msg.as_bytes(policy=SMTP)
 
 
-@functools.lru_cache(maxsize=512)
+def _crlf_lines(text: str) -> bytes:
+    """7bit *text* as a body: each line ended by CRLF."""
+    return b'\r\n'.join(text.encode('ascii').splitlines()) + b'\r\n'
+
+
 def _header_line(name: str, value: str) -> bytes:
     """``name: value`` as ``EmailMessage(policy=SMTP)`` writes it (parsed
     by the header registry, folded, CRLF): the header the ``email``
-    package would put in the message, without building one."""
+    package would put in the message, without building one.  A plain
+    value on one line is written as it is (the registry would write it
+    back unchanged; a test compares the two)."""
+    if len(name) + len(value) <= 76 and _plain_value(name.lower(), value):
+        return b'%s: %s\r\n' % (name.encode('ascii'),
+                                  value.encode('ascii'))
+    return _email_header_line(name, value)
+
+
+def _plain_value(name: str, value: str) -> bool:
+    """Whether the registry writes *value* of the header *name* (lower
+    case) back as it is."""
+    if name == 'date':
+        return _date_re.match(value) is not None
+    if name == 'message-id':
+        return _msgid_re.match(value) is not None
+    return name not in _STRUCTURED and '=?' not in value and \
+        _plain_text_re.match(value) is not None
+
+
+@functools.lru_cache(maxsize=512)
+def _email_header_line(name: str, value: str) -> bytes:
+    """:func:`_header_line` through the header registry."""
     return SMTP.fold_binary(*SMTP.header_store_parse(name, value))
 
 

@@ -120,8 +120,10 @@ class RecipientResolver:
         for entry in self.config.smtp_always_bcc:
             self._add_configured(chosen, entry, 'always_bcc', 'bcc')
         self._set_language_and_format(chosen)
+        viewers: Dict[str, bool] = {}   # asked once per user and change
         return drop_suppressed(self.env, [r for r in chosen.values()
-                                          if self._may_view(r, event)])
+                                          if self._may_view(r, event,
+                                                            viewers)])
 
     # Each person's own choices (Preferences -> Notifications)
 
@@ -347,15 +349,23 @@ class RecipientResolver:
 
     # Permissions
 
-    def _may_view(self, recipient: Recipient, event: TicketEvent) -> bool:
+    def _may_view(self, recipient: Recipient, event: TicketEvent,
+                  viewers: Optional[Dict[str, bool]] = None) -> bool:
+        """Whether *recipient* may see the ticket (TICKET_VIEW); *viewers*
+        keeps the answers for the other copies of the change (most are
+        anonymous: one question for all of them)."""
         if recipient.reason in ('always_cc', 'always_bcc') and \
                 not recipient.sid:
             return True
         username = recipient.sid if recipient.sid and \
             recipient.authenticated else 'anonymous'
-        resource = ('ticket', event.ticket_id)
-        perm = PermissionCache(self.env, username, Resource(*resource))
-        allowed = 'TICKET_VIEW' in perm
+        allowed = None if viewers is None else viewers.get(username)
+        if allowed is None:
+            perm = PermissionCache(self.env, username,
+                                   Resource('ticket', event.ticket_id))
+            allowed = 'TICKET_VIEW' in perm
+            if viewers is not None:
+                viewers[username] = allowed
         if not allowed:
             self.log.info('tracnotify: %s (%s) may not view ticket #%s; '
                           'no mail', recipient.address, username,

@@ -419,17 +419,27 @@ def mark_sent(env, message_ids: Iterable[int], token: str) -> List[int]:
     if not ids:
         return []
     now = now_us()
-    done = []
+    done: List[int] = []
     with env.db_transaction as db:
-        for i in ids:
-            if _fenced(db, """
-                    UPDATE tracnotify_message
-                    SET state=%s, sent_at=%s, updated=%s,
-                        attempts=attempts+1, last_error=NULL,
-                        lease_owner=NULL, lease_until=NULL
-                    WHERE id=%s AND lease_owner=%s AND state=%s""",
-                    [SENT, now, now, i, token, PENDING]):
-                done.append(i)
+        # a few statements per chunk, not one per message: the rows still
+        # ours are marked sent keeping the lease token, read back by it,
+        # then freed of it (one transaction: no one sees the middle)
+        for chunk in _chunks(ids):
+            marks = ','.join(['%s'] * len(chunk))
+            db("""UPDATE tracnotify_message
+                  SET state=%s, sent_at=%s, updated=%s, attempts=attempts+1,
+                      last_error=NULL, lease_until=NULL
+                  WHERE id IN ({}) AND lease_owner=%s AND state=%s""".format(
+                marks), [SENT, now, now] + chunk + [token, PENDING])
+            mine = [row[0] for row in db("""
+                SELECT id FROM tracnotify_message
+                WHERE id IN ({}) AND lease_owner=%s AND state=%s""".format(
+                marks), chunk + [token, SENT])]
+            if mine:
+                db("""UPDATE tracnotify_message SET lease_owner=NULL
+                      WHERE id IN ({})""".format(
+                    ','.join(['%s'] * len(mine))), mine)
+            done += mine
     return done
 
 

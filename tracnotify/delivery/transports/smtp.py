@@ -51,13 +51,49 @@ def _quoted(address: str) -> bytes:
     return smtplib.quoteaddr(address).encode('ascii')
 
 
+#: a message bigger than this is written piece by piece, not joined
+_JOIN_LIMIT = 65536
+
+
 def _dot_stuffed(data: bytes) -> bytes:
     """The DATA of *data* with its end (``smtplib.SMTP.data``)."""
+    return _stuffed(data) + _end_of(data)
+
+
+def _stuffed(data: bytes) -> bytes:
+    """*data* with its lines that start with a dot doubled (RFC 5321)."""
     if data.startswith(b'.') or b'\n.' in data:
-        data = _period_re.sub(b'..', data)
-    if data[-2:] != b'\r\n':
-        data += b'\r\n'
-    return data + b'.\r\n'
+        return _period_re.sub(b'..', data)
+    return data
+
+
+def _end_of(data: bytes) -> bytes:
+    """What ends the DATA of *data* (its last line ended first)."""
+    return b'.\r\n' if data[-2:] == b'\r\n' else b'\r\n.\r\n'
+
+
+class _Wire:
+    """The DATA of each message of a batch, as pieces: the copy's own
+    headers, then its shared part, encoded and dot-stuffed once for all
+    the copies that hold it (a 1 MB part is not copied per copy)."""
+
+    def __init__(self) -> None:
+        self._shared: dict = {}     # id(shared) -> (str, stuffed, size)
+
+    def pieces(self, message: OutgoingMessage) -> Tuple[List[bytes], int]:
+        """``(pieces, size)``: what to write, and the size smtplib gives
+        in MAIL (the message before dot-stuffing)."""
+        head = message.message.encode('utf-8')
+        shared = message.shared
+        if len(shared) < 2 or (head and not head.endswith(b'\n')):
+            whole = message.data     # no part of its own line start
+            return [_dot_stuffed(whole)], len(whole)
+        known = self._shared.get(id(shared))
+        if known is None or known[0] is not shared:
+            raw = shared.encode('utf-8')
+            known = self._shared[id(shared)] = (
+                shared, _stuffed(raw) + _end_of(raw), len(raw))
+        return [_stuffed(head), known[1]], len(head) + known[2]
 
 
 class SmtpTransport(Transport):
@@ -68,9 +104,18 @@ class SmtpTransport(Transport):
     def __init__(self, config: NotifyConfig,
                  ssl_context: Optional[ssl.SSLContext] = None) -> None:
         self.config = config
-        self.ssl_context = ssl_context or ssl.create_default_context(
-            cafile=config.smtp_ssl_cafile or None)
+        self._ssl_context = ssl_context
         self._conn: Optional[smtplib.SMTP] = None
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context (``smtp_ssl_cafile`` or the system's CAs), made
+        when TLS is first used: loading the CAs takes tens of ms, which a
+        plain connection need not pay at each pass."""
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context(
+                cafile=self.config.smtp_ssl_cafile or None)
+        return self._ssl_context
 
     def describe(self) -> str:
         return 'SMTP %s' % self.config.describe_server()
@@ -154,17 +199,19 @@ class SmtpTransport(Transport):
                 break
             plain.append(message)
         size = conn.does_esmtp and conn.has_extn('size')
+        wire = _Wire()
         results: List[SendResult] = []
         try:
-            data = plain[0].data
-            conn.send(_envelope(plain[0], data, size))
+            data = wire.pieces(plain[0])
+            conn.send(_envelope(plain[0], data[1], size))
             for index, message in enumerate(plain):
                 mail, rcpt, go = conn.getreply(), conn.getreply(), \
                     conn.getreply()
                 following = plain[index + 1] if index + 1 < len(plain) \
                     else None
-                next_data = following.data if following is not None else b''
-                tail = _envelope(following, next_data, size) \
+                next_data = wire.pieces(following) \
+                    if following is not None else ([], 0)
+                tail = _envelope(following, next_data[1], size) \
                     if following is not None else b''
                 error = _envelope_error(message, mail, rcpt, go)
                 if 421 in (mail[0], rcpt[0], go[0]):
@@ -176,8 +223,8 @@ class SmtpTransport(Transport):
                 if go[0] == 354:
                     # the text, or (a server that took DATA without a
                     # recipient) an empty one
-                    conn.send((_dot_stuffed(data) if error is None
-                               else b'.\r\n') + tail)
+                    _write(conn, (data[0] if error is None
+                                  else [b'.\r\n']) + [tail])
                     end = conn.getreply()
                     if error is None and end[0] != 250:
                         error = SendResult(
@@ -273,11 +320,22 @@ def _ascii(message: OutgoingMessage) -> bool:
     return message.recipient.isascii() and message.sender.isascii()
 
 
-def _envelope(message: OutgoingMessage, data: bytes, size: bool) -> bytes:
-    """MAIL, RCPT and DATA of *message*, as ``smtplib`` writes them."""
+def _envelope(message: OutgoingMessage, length: int, size: bool) -> bytes:
+    """MAIL (with SIZE when *size*: *length*), RCPT and DATA of *message*,
+    as ``smtplib`` writes them."""
     return b'mail FROM:' + _quoted(message.sender) + \
-        (b' size=%d' % len(data) if size else b'') + b'\r\nrcpt TO:' + \
+        (b' size=%d' % length if size else b'') + b'\r\nrcpt TO:' + \
         _quoted(message.recipient) + b'\r\ndata\r\n'
+
+
+def _write(conn: smtplib.SMTP, pieces: List[bytes]) -> None:
+    """Write *pieces* in one go (joined when small)."""
+    if sum(len(piece) for piece in pieces) <= _JOIN_LIMIT:
+        conn.send(b''.join(pieces))
+        return
+    for piece in pieces:
+        if piece:
+            conn.send(piece)
 
 
 def _envelope_error(message: OutgoingMessage, mail: Tuple[int, bytes],
