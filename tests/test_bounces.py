@@ -250,7 +250,7 @@ def panel_html(env) -> str:
 
 
 def test_admin_panel_lists_and_resets(make_env):
-    env = make_env()
+    env = make_env(bounce_address=BOUNCE)
     PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
     disabled_alice(env)
     page = panel_html(env)
@@ -259,6 +259,12 @@ def test_admin_panel_lists_and_resets(make_env):
     assert 'tracnotify-disabled' in page and '5.1.1' in page
     assert page.index(ALICE) < page.index('carol@example.net')
     assert 'name="__FORM_TOKEN"' in page
+    assert 'Received bounces' not in page
+    receive(env, bounce_bytes('dsn_hard', verp=BOUNCE.replace(
+        '{token}', '1-' + '0' * 20)))
+    page = panel_html(env)
+    assert 'Received bounces' in page and 'refused' in page
+    assert 'unknown or altered bounce address' in page
     panel = BouncesAdminPanel(env)
     req = admin_request(env, 'POST', reset='1', sel=[ALICE])
     with pytest.raises(RequestDone):
@@ -321,3 +327,24 @@ def test_notify_status_counts_and_names_them(make_env, capsys):
     assert '%s  disabled' % ALICE in out
     assert 'carol@example.net  score 1' in out
     assert status_lines(env)[0] == 'Bouncing addresses: 2, 1 disabled'
+
+
+@pytest.mark.parametrize('lang, words', [
+    ('de', ('Unzustellbare Adressen', 'Ausgewählte Adressen zurücksetzen',
+            'gesperrt')),
+    ('fr', ('Adresses en échec', 'Réinitialiser les adresses sélectionnées',
+            'désactivée')),
+])
+def test_panel_and_status_in_german_and_french(make_env, lang, words):
+    from trac.util.translation import activate, deactivate
+    env = make_env()
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    disabled_alice(env)
+    activate(lang, env.path)
+    try:
+        page = panel_html(env)
+        lines = '\n'.join(status_lines(env))
+    finally:
+        deactivate()
+    assert words[0] in page and words[1] in page
+    assert words[2] in lines

@@ -25,6 +25,8 @@ from tracnotify.inbound.bounce_record import (
 CATEGORY = 'notification'
 PAGE = 'bounces'
 TEMPLATE = 'tracnotify_admin_bounces.html'
+#: the last messages to the bounce address the panel lists
+RECEIVED_SHOWN = 20
 
 
 class BouncesAdminPanel(Component):
@@ -54,7 +56,15 @@ class BouncesAdminPanel(Component):
                                          '%Y-%m-%d %H:%M', tzinfo=req.tz)
                  if b.last else ''}
                 for b in bouncing_addresses(self.env, settings)]
-        return TEMPLATE, {'rows': rows, 'panel': PAGE,
+        received = [{'when': format_datetime(from_utimestamp(at),
+                                             '%Y-%m-%d %H:%M', tzinfo=req.tz)
+                     if at else '', 'outcome': outcome, 'reason': reason,
+                     'sender': sender}
+                    for at, outcome, reason, sender in self.env.db_query("""
+                        SELECT received, outcome, reason, sender
+                        FROM tracnotify_inbound WHERE kind='bounce'
+                        ORDER BY id DESC""")[:RECEIVED_SHOWN]]
+        return TEMPLATE, {'rows': rows, 'panel': PAGE, 'received': received,
                           'threshold': settings.threshold,
                           'days': settings.days}, {'domain': 'tracnotify'}
 
