@@ -19,6 +19,7 @@ ticket with 20 recipients, reply tokens for bob, and Gmail-style replies
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,9 +84,9 @@ def main() -> None:
     for i in range(args.replies):
         base.append(admin(path, ['notify']))
         taken.append(admin(path, ['notify', 'receive'], reply(address, i)))
-    base_s, recv_s = sum(base) / len(base), sum(taken) / len(taken)
+    base_s, recv_s = statistics.median(base), statistics.median(taken)
     print('notify receive: %d replies, %.2f replies/s per process '
-          '(%.0f ms each); trac-admin start-up alone %.0f ms; receive adds '
+          '(median %.0f ms each); trac-admin start-up alone %.0f ms; receive adds '
           '%.0f ms (%.2fx the start-up)' % (
               len(taken), 1 / recv_s, recv_s * 1000, base_s * 1000,
               (recv_s - base_s) * 1000, recv_s / base_s))

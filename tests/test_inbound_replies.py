@@ -424,3 +424,15 @@ def test_notify_status_counts_replies(env, sink, capsys):
     out = capsys.readouterr().out
     assert 'Replies (24h): 1 taken, 1 refused, 1 dropped, 0 failed' in out
     assert 'Last refused reply' in out and 'eve@example.com' in out
+
+
+def test_the_notice_speaks_the_users_language(sink_env, sink):
+    from tests.support.users import set_session
+    env = sink_env(users=users('alice', 'hans'), reply_address=REPLY_ADDRESS)
+    set_session(env, 'hans', language='de')
+    ticket, mails = ticket_mail(env, sink, cc='hans')
+    refused(env, reply_mail(str(mails['hans@example.net']['Reply-To']),
+                            'eve@example.com', 'x'), 0, 'came from')
+    assert notices(env) == [('hans@example.net',
+                             'Ihre Antwort wurde nicht zu Ticket #%d '
+                             'hinzugefügt' % ticket.id)]
