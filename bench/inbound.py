@@ -1,6 +1,7 @@
-"""Replies per second through ``trac-admin ENV notify receive``.
+"""Replies per second through ``trac-admin ENV notify receive``, and
+messages per second through ``notify fetch`` (bench/inbound_fetch.py).
 
-    python -m bench.inbound [--replies 10] [--inproc 300]
+    python -m bench.inbound [--replies 10] [--inproc 300] [--fetch 200]
 
 A real Trac environment on disk (``trac-admin initenv``, SQLite), one
 ticket with 20 recipients, reply tokens for bob, and Gmail-style replies
@@ -58,6 +59,9 @@ def main() -> None:
                         help='replies through notify receive (processes)')
     parser.add_argument('--inproc', type=int, default=300,
                         help='replies through receive() in one process')
+    parser.add_argument('--fetch', type=int, default=200,
+                        help='messages through notify fetch (IMAP, a '
+                             'private Dovecot; 0: skip), bench.inbound_fetch')
     args = parser.parse_args()
     path = make_disk_env(tempfile.mkdtemp(prefix='tracnotify-inbound-'), {
         'smtp_enabled': 'true', 'smtp_from': 'trac@example.org',
@@ -117,6 +121,12 @@ def main() -> None:
     print('comments saved: %d (expected %d)' % (
         comments, args.replies + 2 * half))
     env.shutdown()
+    if args.fetch:
+        from bench.inbound_fetch import DOVECOT, measure, show
+        if os.path.exists(DOVECOT):
+            show(args.fetch, measure(args.fetch))
+        else:
+            print('notify fetch: skipped (dovecot-imapd is not installed)')
 
 
 if __name__ == '__main__':

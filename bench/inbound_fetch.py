@@ -2,6 +2,7 @@
 messages handed to ``receive()`` directly, in the same run.
 
     python -m bench.inbound_fetch [--messages 200]
+    (also the last part of: python -m bench.inbound [--fetch 200])
 
 A real Trac environment on disk (``trac-admin initenv``, SQLite) with
 ``bounce_address`` and ``reply_address``, a private Dovecot on 127.0.0.1
@@ -55,15 +56,9 @@ def messages(env, ticket: int, n: int, first_copy: int) -> list:
     return raw
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--messages', type=int, default=200,
-                        help='messages per phase (half bounces, half '
-                             'replies)')
-    args = parser.parse_args()
-    if not os.path.exists(DOVECOT):
-        raise SystemExit('dovecot-imapd is not installed')
-    n = args.messages
+def measure(n: int) -> list:
+    """``[(phase, messages/s)]``, the baseline first (see the module
+    doc)."""
     from trac.env import Environment
     from trac.web.session import DetachedSession
 
@@ -118,13 +113,28 @@ def main() -> None:
         env.shutdown()
     finally:
         server.stop()
+    return results
 
+
+def show(n: int, results: list) -> None:
+    """Print what :func:`measure` found."""
     print('notify fetch: %d messages per phase (%d bounces, %d replies), '
           'SQLite, Dovecot on 127.0.0.1' % (n, n // 2, n - n // 2))
     baseline = results[0][1]
     for name, rate in results:
         print('  %-42s %8.1f messages/s   x%.2f' % (name, rate,
                                                      rate / baseline))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--messages', type=int, default=200,
+                        help='messages per phase (half bounces, half '
+                             'replies)')
+    args = parser.parse_args()
+    if not os.path.exists(DOVECOT):
+        raise SystemExit('dovecot-imapd is not installed')
+    show(args.messages, measure(args.messages))
 
 
 if __name__ == '__main__':
