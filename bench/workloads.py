@@ -25,6 +25,9 @@ same time), in child processes against a fast local SMTP sink, and prints:
 
 The children run with Python's bytecode cache, as an installed site does
 (``PYTHONDONTWRITEBYTECODE`` is dropped from their environment).
+``--code DIR`` runs them on the tracnotify of another checkout (say
+``git archive COMMIT | tar -x -C /tmp/before``), for before/after figures taken
+at the same load: run it twice, with and without.
 
 Workloads: ``small`` 200 ticket creations x 25 cc; ``two_k`` one ticket
 with 2,000 cc created then commented; ``five_k`` one ticket with 5,000 cc;
@@ -56,6 +59,12 @@ CHILD = """
 import json, resource, sys, time
 from tracnotify.delivery import deliverer
 spent = [0.0, 0]
+began = []
+run_once = deliverer.Deliverer.run_once
+def timed_pass(self, *args, **kwargs):
+    began.append(time.time())
+    return run_once(self, *args, **kwargs)
+deliverer.Deliverer.run_once = timed_pass
 original = deliverer.Deliverer.expand_events
 def timed(self, report, *args, **kwargs):
     start = time.perf_counter()
@@ -67,9 +76,12 @@ def timed(self, report, *args, **kwargs):
 deliverer.Deliverer.expand_events = timed
 from trac.admin.console import run
 code = run(sys.argv[1:])
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print('RESULT ' + json.dumps({
     'rc': code, 'expand_s': spent[0], 'events': spent[1],
-    'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+    'pass_at': began[0] if began else 0.0,
+    'cpu_s': usage.ru_utime + usage.ru_stime,
+    'peak_mb': usage.ru_maxrss / 1024.0}))
 """
 
 
@@ -89,10 +101,18 @@ print('RESULT ' + json.dumps({'seconds': time.perf_counter() - start,
 """
 
 
+#: another checkout whose tracnotify the children import (``--code``)
+CODE: Optional[str] = None
+
+
 def child_env() -> dict:
-    """The children's environment: with the bytecode cache."""
+    """The children's environment: with the bytecode cache (and the
+    checkout of ``--code`` first on the path)."""
     env = dict(os.environ)
     env.pop('PYTHONDONTWRITEBYTECODE', None)
+    if CODE:
+        env['PYTHONPATH'] = os.pathsep.join(
+            [CODE] + [p for p in [env.get('PYTHONPATH')] if p])
     return env
 
 
@@ -113,6 +133,11 @@ class Result:
     expansion: Optional[tuple] = None
     #: big: (database growth, shared part bytes, personal header bytes)
     growth: Optional[tuple] = None
+    #: the first mail after the (first) pass began, once Trac and
+    #: tracnotify were loaded (seconds)
+    after_pass_start: float = 0.0
+    #: CPU seconds of the child(ren): what the machine's load changes least
+    cpu_s: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -286,7 +311,9 @@ def run_workload(work: Workload, port: int, sink: FastSink,
                       max(c['expand_s'] for c in children),
                       sum(c['events'] for c in children),
                       max(c['peak_mb'] for c in children),
-                      size / max(copies, 1), expansion, growth)
+                      size / max(copies, 1), expansion, growth,
+                      sink.first_at - min(c['pass_at'] for c in children),
+                      sum(c['cpu_s'] for c in children))
     finally:
         drop_disk_env(path)
 
@@ -316,7 +343,14 @@ def main() -> None:
     parser.add_argument('--big', action='store_true',
                         help='also the 1 MB description workload')
     parser.add_argument('--big-cc', type=int, default=10000)
+    parser.add_argument('--code', help='a checkout whose tracnotify the '
+                        'children run (before/after)')
     args = parser.parse_args()
+    global CODE
+    CODE = os.path.abspath(args.code) if args.code else None
+    if CODE:       # trac-admin initenv and upgrade too: its schema
+        os.environ['PYTHONPATH'] = child_env()['PYTHONPATH']
+        print('children run the tracnotify of %s' % CODE)
     port = free_port()
     sink = FastSink(port).start()
     try:
@@ -332,9 +366,10 @@ def main() -> None:
               % startup)
         print('load average at the start: %.1f, %.1f, %.1f (2 cores)'
               % os.getloadavg())
-        print('%-6s %7s %8s %6s %9s %7s %7s %8s %8s %7s %9s  %s' % (
+        print('%-6s %7s %8s %6s %9s %7s %7s %6s %8s %8s %7s %9s  %s' % (
             'name', 'msgs', 'msg/s', 'sink%', 'burst/s', '1st ms',
-            '+start', 'ms/chg', 'ms/rcpt', 'RSS MB', 'B/copy', 'workload'))
+            '+pass', 'CPU s', 'ms/chg', 'ms/rcpt', 'RSS MB', 'B/copy',
+            'workload'))
         alone = {}
         extra = []
         for work in workloads(args.big_cc):
@@ -348,12 +383,13 @@ def main() -> None:
                 continue
             capacity = many if work.workers == 4 else own
             per_change = result.expand_s * 1000 / max(result.events, 1)
-            print('%-6s %7d %8.0f %5.0f%% %9.0f %7.0f %+7.0f %8.1f %8.3f '
-                  '%7.1f %9.0f  %s' % (
+            print('%-6s %7d %8.0f %5.0f%% %9.0f %7.0f %7.0f %6.2f %8.1f '
+                  '%8.3f %7.1f %9.0f  %s' % (
                       result.name, result.messages, result.rate,
                       100 * result.rate / capacity, result.burst_rate,
                       result.first_mail * 1000,
-                      (result.first_mail - startup) * 1000, per_change,
+                      result.after_pass_start * 1000, result.cpu_s,
+                      per_change,
                       result.expand_s * 1000 / max(result.messages, 1),
                       result.peak_mb, result.bytes_per_copy, work.title))
             sys.stdout.flush()
@@ -375,7 +411,8 @@ def main() -> None:
                                               grown / max(body + heads, 1)))
         print('sink%%: msg/s from process start over the sink\'s own '
               'capacity with the same connections (%d; pg4: 4 workers x 1); '
-              '+start: first mail after start-up' % args.connections)
+              '+pass: first mail after the pass began (Trac and tracnotify '
+              'loaded); CPU s: of the command(s)' % args.connections)
         for line in extra:
             print(line)
         if 'small' in alone and 'five_k' in alone:
