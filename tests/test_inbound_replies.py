@@ -436,3 +436,30 @@ def test_the_notice_speaks_the_users_language(sink_env, sink):
     assert notices(env) == [('hans@example.net',
                              'Ihre Antwort wurde nicht zu Ticket #%d '
                              'hinzugefügt' % ticket.id)]
+
+
+def test_notify_purge_removes_expired_addresses_and_old_records(env, sink,
+                                                                 capsys):
+    from trac.admin.console import TracAdmin
+    ticket = create_ticket(env)
+    old = issue_token(env, ticket.id, 'bob', 'bob@example.net')
+    fresh = issue_token(env, ticket.id, 'bob', 'bob@example.net')
+    receive(env, reply_mail(reply_to(fresh), 'bob@example.net', 'Kept.'))
+    receive(env, reply_mail(reply_to(fresh), 'bob@example.net', 'Old.'))
+    ten_days = 10 * 86400 * 1000000
+    env.db_transaction('UPDATE tracnotify_reply_token SET expires=expires-%s'
+                       ' WHERE token_hash=%s', (40 * 86400 * 1000000,
+                                                hash_token(old)))
+    env.db_transaction('UPDATE tracnotify_inbound SET received=received-%s '
+                       'WHERE id=(SELECT MIN(id) FROM tracnotify_inbound)',
+                       (ten_days,))
+    admin = TracAdmin()
+    admin.env_set(env.path, env)
+    admin.onecmd('notify purge --sent-older-than 5')
+    assert 'Purged 1 reply address(es) expired and 1 received mail ' \
+        'record(s) older than 5 day(s)' in capsys.readouterr().out
+    assert receive(env, reply_mail(reply_to(old), 'bob@example.net',
+                                   'x')).reason == \
+        'unknown or altered reply address'
+    assert receive(env, reply_mail(reply_to(fresh), 'bob@example.net',
+                                   'Still.')).outcome == 'taken'

@@ -75,7 +75,9 @@ class NotifyCommands(Component):
                """Delete sent mail older than DAYS days (default %d)
 
                Processed ticket changes of that age that have no message
-               left are deleted too.""" % DEFAULT_PURGE_DAYS,
+               left are deleted too, and so are reply addresses expired
+               and records of received mail older than that.""" %
+               DEFAULT_PURGE_DAYS,
                None, self._do_purge)
         yield ('notify receive', '[--recipient ADDRESS]',
                """Take one e-mail message on standard input (from an MTA)
@@ -279,3 +281,11 @@ class NotifyCommands(Component):
         print(_('Purged %(messages)d sent message(s) and %(events)d '
                 'processed change(s) older than %(days)d day(s)',
                 messages=messages, events=events, days=days))
+        from tracnotify.inbound import record, tokens
+        expired = tokens.purge_expired(self.env, days)
+        received = record.purge(self.env, days)
+        if expired or received:
+            print(_('Purged %(tokens)d reply address(es) expired and '
+                    '%(records)d received mail record(s) older than '
+                    '%(days)d day(s)', tokens=expired, records=received,
+                    days=days))

@@ -4,6 +4,8 @@ of it (the admin's "Replies" panel and ``notify status`` read it)."""
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+from tracnotify.inbound.tokens import now_us
+
 KINDS = ('reply', 'bounce', 'auto', 'unknown')
 OUTCOMES = ('taken', 'refused', 'dropped', 'failed')
 
@@ -61,3 +63,13 @@ def recent(env, limit: int = 100, outcome: Optional[str] = None
         FROM tracnotify_inbound %s ORDER BY received DESC, id DESC
         LIMIT %%s""" % where, params + [limit])
     return [Entry(*row) for row in rows]
+
+
+def purge(env, older_than_days: int) -> int:
+    """Delete the records older than *older_than_days*; how many."""
+    limit = now_us() - older_than_days * 86400 * 1000000
+    with env.db_transaction as db:
+        cursor = db.cursor()
+        cursor.execute('DELETE FROM tracnotify_inbound WHERE received<%s',
+                       (limit,))
+        return cursor.rowcount
