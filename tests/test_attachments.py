@@ -59,7 +59,8 @@ def attach(env, ticket_id, filename='crash.log', author='bob',
 
 
 def events(env, kind=None):
-    rows = env.db_query('SELECT payload FROM tracnotify_event ORDER BY id')
+    rows = env.db_query('SELECT payload FROM tracnotify_event WHERE state<>%s'
+                        ' ORDER BY id', (outbox.OFF,))
     found = [TicketEvent.from_json(payload) for payload, in rows]
     return [e for e in found if kind is None or e.kind == kind]
 

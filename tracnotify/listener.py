@@ -113,6 +113,11 @@ class TicketMailListener(Component):
         try:
             config = load_config(self.env)
             if not config.smtp_enabled:
+                # kept as "not mailed", so that the reconciler does not
+                # mail it once mail is back on
+                if key is not None:
+                    outbox.add_event(self.env, event, change_key=key,
+                                     state=outbox.OFF)
                 return
             if not in_web_request():
                 hold = recording_hold(config, event)

@@ -41,6 +41,7 @@ SENT = 'sent'
 DEAD = 'dead'
 DONE = 'done'        # event expanded into messages
 FAILED = 'failed'    # event that could not be expanded
+OFF = 'off'          # change made while smtp_enabled was false: never mailed
 
 LEASE_SECONDS = 300
 CLAIM_RACES = 5      # lost SELECT/UPDATE races before a claim gives up
@@ -112,12 +113,15 @@ class NewMessage:
 
 def add_event(env, event: TicketEvent,
               change_key: Optional[str] = None,
-              hold: Optional[Tuple[str, int]] = None) -> None:
+              hold: Optional[Tuple[str, int]] = None,
+              state: str = PENDING) -> None:
     """Store *event* in the current (possibly still open) transaction;
     *change_key* is unique (see :mod:`tracnotify.outbox.reconcile`): a
     second event with the same key raises.  *hold* ``(owner, until_us)``
     keeps workers from claiming it before then (a batch still being
-    recorded, :mod:`tracnotify.mail.coalesce`).
+    recorded, :mod:`tracnotify.mail.coalesce`).  With *state* :data:`OFF`
+    only its key is kept (no snapshot): the change was made while mail was
+    off, and the reconciler must not mail it once mail is back on.
 
     The insert runs in a savepoint: if it fails, the caller's transaction is
     left as it was.  (PostgreSQL would otherwise abort the whole ticket
@@ -131,8 +135,9 @@ def add_event(env, event: TicketEvent,
              change_key, lease_owner, lease_until)
         VALUES (%s, %s, %s, %s, %s, %s, 0, %s, %s, %s)"""
     owner, until = hold or (None, None)
+    payload = event.to_json() if state != OFF else ''
     params = (now_us(), event.kind, event.ticket_id, event.author,
-              event.to_json(), PENDING, change_key, owner, until)
+              payload, state, change_key, owner, until)
     with env.db_transaction as db:
         plain = _plain_sqlite_cursor(db)
         if plain is not None:

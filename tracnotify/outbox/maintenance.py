@@ -164,10 +164,10 @@ def purge_sent(env, older_than_days: int,
             bodies.purge_orphans(db)
         cursor.execute("""
             DELETE FROM tracnotify_event
-            WHERE state=%s AND created<%s AND NOT EXISTS (
+            WHERE state IN (%s, %s) AND created<%s AND NOT EXISTS (
                 SELECT 1 FROM tracnotify_message m
                 WHERE m.event_id=tracnotify_event.id)
-            """, (outbox.DONE, cutoff))
+            """, (outbox.DONE, outbox.OFF, cutoff))
         events = cursor.rowcount
     return messages, events
 
