@@ -154,6 +154,26 @@ def test_dead_messages_alert_through_the_transport(sink_env, sink):
     assert len(sink.received) == 1
 
 
+def test_an_older_message_that_dies_later_is_reported(sink_env, sink):
+    env = sink_env(users=(ADMIN,) + users('alice', 'bob'),
+                   outbox_max_attempts='2', alert_interval='0')
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    sink.handler.rcpt_replies['bob@example.net'] = '451 try later'
+    create_ticket(env, reporter='bob')          # retried, dies later
+    deliver(env)
+    sink.handler.rcpt_replies['alice@example.net'] = '550 no'
+    create_ticket(env)                          # dies at once
+    wait_past(0.2)
+    deliver(env)
+    first, = alerts_in(sink.wait_for(1))
+    assert 'alice@example.net' in first.get_content()
+    wait_past(1.0)                              # bob's retry is due
+    deliver(env)
+    second = alerts_in(sink.wait_for(2))[1]
+    assert 'bob@example.net: ' in second.get_content()
+    assert 'alice@example.net' not in second.get_content()
+
+
 def test_one_alert_per_interval_across_problems(sink_env, sink):
     env = sink_env(users=(ADMIN,) + users('alice', 'bob'))
     PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')

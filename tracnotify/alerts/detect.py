@@ -27,15 +27,17 @@ class Health:
     last_sent: Optional[int] = None
     #: ``(updated_us, recipient, error)`` of the latest failed attempt
     last_error: Optional[Tuple[int, str, str]] = None
-    #: dead messages above the mark: how many, the highest id, a few
+    #: messages that went dead after the mark: how many, when the last
+    #: did (µs, the next mark), a few ``(id, recipient, error)``
     dead_count: int = 0
-    dead_max_id: int = 0
+    dead_until: int = 0
     dead: List[Tuple[int, str, str]] = field(default_factory=list)
 
 
 def look(env, now: int, dead_mark: int) -> Health:
-    """A :class:`Health` snapshot; dead messages with an id above
-    *dead_mark* are the new ones."""
+    """A :class:`Health` snapshot; messages that went dead after
+    *dead_mark* (µs) are the new ones (by the time they died, not by id:
+    an old message may die after a newer one)."""
     h = Health(now)
     for n, oldest in env.db_query("""
             SELECT COUNT(*), MIN(created) FROM tracnotify_message
@@ -50,14 +52,14 @@ def look(env, now: int, dead_mark: int) -> Health:
             WHERE state=%s AND last_error IS NOT NULL
             ORDER BY updated DESC LIMIT 1""", (PENDING,)):
         h.last_error = row
-    for n, top in env.db_query("""
-            SELECT COUNT(*), MAX(id) FROM tracnotify_message
-            WHERE state=%s AND id>%s""", (DEAD, dead_mark)):
-        h.dead_count, h.dead_max_id = n, top or 0
+    for n, until in env.db_query("""
+            SELECT COUNT(*), MAX(updated) FROM tracnotify_message
+            WHERE state=%s AND updated>%s""", (DEAD, dead_mark)):
+        h.dead_count, h.dead_until = n, until or 0
     if h.dead_count:
         h.dead = list(env.db_query("""
             SELECT id, recipient, last_error FROM tracnotify_message
-            WHERE state=%s AND id>%s ORDER BY id LIMIT %s""",
+            WHERE state=%s AND updated>%s ORDER BY updated, id LIMIT %s""",
             (DEAD, dead_mark, MAX_LISTED)))
     return h
 

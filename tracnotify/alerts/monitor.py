@@ -37,7 +37,7 @@ from tracnotify.config import NotifyConfig
 from tracnotify.outbox import now_us
 
 #: seconds between two looks at the outbox by one process, at most (less
-#: for a short ``alert_after``)
+#: for a short ``alert_after`` or ``alert_interval``)
 CHECK_SECONDS = 10.0
 MIN_CHECK_SECONDS = 0.2
 
@@ -66,9 +66,10 @@ def check_delivery(env, config: NotifyConfig) -> None:
 
 def _due(env, settings: AlertSettings) -> bool:
     """Whether this process should look again now."""
-    every = CHECK_SECONDS
+    every = min(CHECK_SECONDS, settings.interval / 4)
     if settings.after:
-        every = max(min(every, settings.after / 4), MIN_CHECK_SECONDS)
+        every = min(every, settings.after / 4)
+    every = max(every, MIN_CHECK_SECONDS)
     key = env.path
     now = time.monotonic()
     with _lock:
@@ -158,7 +159,7 @@ class Monitor:
         if problems.stalled and not open_since:
             rows.swap(env, rows.OPEN_SINCE, opened, str(now))
         if problems.dead:
-            self._store(rows.DEAD_MARK, saved, str(health.dead_max_id))
+            self._store(rows.DEAD_MARK, saved, str(health.dead_until))
         if errors:
             self._store(rows.CONFIG, saved, fingerprint(errors))
             self._forget_startup_errors(errors)

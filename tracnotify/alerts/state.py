@@ -4,8 +4,8 @@ their own): rows named ``tracnotify_alert_*``.
 * ``tracnotify_alert_last_sent``: when the last alert was sent (µs);
 * ``tracnotify_alert_open_since``: when the open "delivery is failing"
   alert was first sent ('' when delivery works);
-* ``tracnotify_alert_dead_mark``: the highest id of a dead message already
-  reported;
+* ``tracnotify_alert_dead_mark``: when the last dead message already
+  reported died (µs, its ``updated``);
 * ``tracnotify_alert_config``: the fingerprint of the configuration errors
   last reported.
 
