@@ -219,6 +219,16 @@ def test_alert_to_names_addresses_and_users(make_env):
     assert alert_recipients(env, config, load_alert_settings(env)) == []
 
 
+def test_a_broken_address_in_alert_to_skips_only_itself(sink_env, sink):
+    env = sink_env(users=users('alice'),
+                   alert_to='a..b@example.com, ops@example.com')
+    sink.handler.rcpt_replies['alice@example.net'] = '550 no'
+    create_ticket(env)
+    deliver(env)
+    alert, = alerts_in(sink.wait_for(1))
+    assert alert['To'] == 'ops@example.com'
+
+
 def test_default_recipients_are_admins_with_an_address(make_env):
     env = make_env()
     add_users(env, ADMIN, *users('alice', 'zoe'))

@@ -28,7 +28,7 @@ from trac.util.text import exception_to_unicode
 from trac.web.api import IRequestFilter
 
 from tracnotify import outbox
-from tracnotify.alerts.mail import EVENT, build_for
+from tracnotify.alerts.mail import EVENT, build_all
 from tracnotify.alerts.options import (
     PERMISSION_CHANGED,
     USER_CREATED,
@@ -69,8 +69,7 @@ def tell_admins(env, event: str, render) -> int:
         if not config.can_send:
             return 0
         admins = alert_recipients(env, config, settings)
-        messages = [build_for(env, config, EVENT, a.address, a.language,
-                              render) for a in admins]
+        messages = build_all(env, config, EVENT, admins, render)
         outbox.add_messages(env, [outbox.NewMessage(
             ticket=0, kind=EVENT, msgid=m.msgid, sender=m.sender,
             recipient=m.recipient, reason=m.reason, subject=m.subject,

@@ -22,6 +22,7 @@ from tracnotify.mail.chrome import (
     subject_prefix,
 )
 from tracnotify.mail.message import (
+    AddressError,
     MailHeaders,
     Recipient,
     build_copies,
@@ -157,9 +158,22 @@ def build_mail(env, config: NotifyConfig, kind: str, address: str,
 
 
 def build_for(env, config: NotifyConfig, kind: str, address: str,
-              language: str, render) -> OutgoingMessage:
+              language: str, render) -> Optional[OutgoingMessage]:
     """The mail of *kind* to *address*, its text made by ``render()``
-    with *language* active."""
+    with *language* active; None (logged) for an address that cannot be
+    written in a header."""
     with mail_language(env, language):
         title, body = render()
-    return build_mail(env, config, kind, address, title, body)
+    try:
+        return build_mail(env, config, kind, address, title, body)
+    except AddressError as e:
+        env.log.warning('tracnotify: no %s mail to %r: %s', kind, address, e)
+        return None
+
+
+def build_all(env, config: NotifyConfig, kind: str, admins,
+              render) -> List[OutgoingMessage]:
+    """The mail of *kind* to each of *admins*, in their languages."""
+    built = [build_for(env, config, kind, a.address, a.language, render)
+             for a in admins]
+    return [m for m in built if m is not None]

@@ -27,7 +27,7 @@ from tracnotify.alerts.mail import (
     RECOVERED,
     Problems,
     alert_text,
-    build_for,
+    build_all,
     recovered_text,
 )
 from tracnotify.alerts.options import AlertSettings, load_alert_settings
@@ -183,6 +183,5 @@ class Monitor:
         if not self.config.can_send:
             return
         admins = alert_recipients(env, self.config, self.settings)
-        messages = [build_for(env, self.config, kind, admin.address,
-                              admin.language, render) for admin in admins]
+        messages = build_all(env, self.config, kind, admins, render)
         send_alert_mail(env, self.config, self.settings, messages)
