@@ -11,9 +11,10 @@ headers, footer, List-Unsubscribe), one copy per recipient
 Subject ``[Project] Wiki: PageName``; ``X-Trac-Notification-Type`` is the
 event's kind (``wiki_changed``...); each page is a thread: every mail
 replies to the page's root Message-ID, which is the creation's (a rename
-replies to the old name's thread).  Recipients who chose HTML get the text
-body for now; the daily digest does not collect wiki mail (it goes at
-once).
+replies to the old name's thread).  Recipients who chose HTML (or both)
+get an HTML part too (:mod:`tracnotify.mail.wiki_html`: the diff coloured
+like Trac's diff view); the daily digest does not collect wiki mail (it
+goes at once).
 """
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Dict, List, Optional, Tuple
 
 from genshi.template import NewTextTemplate
 from trac.notification.mail import create_message_id
+from trac.util.text import exception_to_unicode
 from trac.util.translation import deactivate, reactivate
 
 from tracnotify.config import NotifyConfig
@@ -38,6 +40,7 @@ from tracnotify.mail.pipeline import group_recipients
 from tracnotify.mail.suppression import TokenBatch, with_unsubscribe_links
 from tracnotify.mail.templates import load_template
 from tracnotify.mail.wiki_diff import bounded_lines, page_diff
+from tracnotify.mail.wiki_html import diff_table, render_html
 from tracnotify.mail.wiki_recipients import WikiRecipientResolver
 from tracnotify.outbox import NewMessage
 from tracnotify.wiki_event import CHANGED, CREATED, REALM, RENAMED, WikiEvent
@@ -123,6 +126,25 @@ class WikiMailFormatter:
                                 text[:-1] if text.endswith('\n') else text,
                                 link)
 
+    def render_html(self, event: WikiEvent, rendered: RenderedWikiMail,
+                    language: str, footer_text: str) -> Optional[str]:
+        """The HTML part in *language* (its translations active); None
+        when it cannot be made (a broken override: the text still
+        goes)."""
+        try:
+            data = self.template_data(event, rendered.link)
+            data.update(lang=language, subject=rendered.subject,
+                        footer=footer_text.strip())
+            diff_html = diff_table(event.old_text, event.text,
+                                   event.old_version, event.version) \
+                if event.kind == CHANGED else ''
+            return render_html(self.env, data, diff_html)
+        except Exception as e:
+            self.env.log.error('tracnotify: HTML mail of wiki page %s '
+                               'failed, sending text only: %s', event.page,
+                               exception_to_unicode(e, traceback=True))
+            return None
+
     def template_data(self, event: WikiEvent, link: str) -> Dict:
         """Everything the body template uses."""
         diff = ''
@@ -166,10 +188,14 @@ def build_messages(env, config: NotifyConfig, event: WikiEvent,
     recipients = with_unsubscribe_links(env, recipients, config, tokens)
     formatter = WikiMailFormatter(env, config)
     copies = {}
-    for (language, _fmt), group in group_recipients(recipients):
+    for (language, fmt), group in group_recipients(recipients):
         rendered = formatter.render(event, language)
+        html = None
         with mail_language(env, language):
             body = rendered.body + str(footer(env))
+            if fmt in ('html', 'both'):
+                html = formatter.render_html(event, rendered, language,
+                                             str(footer(env)))
         headers = MailHeaders(
             from_name=config.smtp_from_name or env.project_name,
             from_addr=config.envelope_from, reply_to=config.smtp_replyto,
@@ -178,7 +204,7 @@ def build_messages(env, config: NotifyConfig, event: WikiEvent,
             extra=standard_headers(env, config, event.kind, realm=REALM) +
             (('X-Trac-Wiki-Page', event.page),
              ('X-Trac-Wiki-URL', rendered.link)))
-        shared = encode_shared_part(headers, body, config)
+        shared = encode_shared_part(headers, body, config, html, fmt)
         for recipient, data in build_copies(shared, group, config,
                                             recipients):
             copies[id(recipient)] = (rendered.subject, data)
