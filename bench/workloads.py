@@ -33,8 +33,9 @@ Workloads: ``small`` 200 ticket creations x 25 cc; ``two_k`` one ticket
 with 2,000 cc created then commented; ``five_k`` one ticket with 5,000 cc;
 ``pg4`` 400 creations x 25 cc on PostgreSQL (TRACNOTIFY_PG_URI) drained by
 4 workers at once; with ``--big``, ``big`` one ticket with a 1 MB
-description and 10,000 cc (``--big-cc``).  The machine's load changes the
-figures: compare ratios within one run.
+description and 10,000 cc (``--big-cc``); ``wiki`` 300 wiki pages each
+created and edited twice, 3 watchers each (:func:`fill_wiki`).  The
+machine's load changes the figures: compare ratios within one run.
 """
 
 import argparse
@@ -179,6 +180,34 @@ def fill_one(env, cc: int, comment: bool, description: str = '') -> None:
         ticket.save_changes('bob', 'A comment that everyone gets.')
 
 
+def fill_wiki(env, pages: int = 300, edits: int = 2, watchers: int = 3,
+              people: int = 50) -> None:
+    """Many wiki page edits with a few watchers each: *pages* pages
+    created, then edited *edits* times (a diff each), by authors who do
+    not watch them; each page watched by *watchers* of *people* users."""
+    from trac.web.session import DetachedSession
+    from trac.wiki.model import WikiPage
+
+    from tracnotify import watches
+    from tracnotify.wiki_subscribers import WATCH_CLASS
+    for i in range(people):
+        session = DetachedSession(env, 'reader%02d' % i)
+        session['name'] = 'Reader %d' % i
+        session['email'] = 'reader%02d@example.org' % i
+        session.save()
+    text = ''.join('Line %d of a page of notes.\n' % i for i in range(40))
+    for n in range(pages):
+        name = 'Notes/Page%04d' % n
+        for i in range(watchers):
+            watches.watch(env, 'reader%02d' % ((n + i * 7) % people),
+                          WATCH_CLASS, 'wiki', name)
+        for version in range(edits + 1):
+            page = WikiPage(env, name)
+            page.text = text.replace('Line %d ' % (version * 5),
+                                     'Edited line %d ' % version)
+            page.save('writer%d' % (version % 2), 'Edit %d' % version)
+
+
 @dataclass
 class Workload:
     name: str
@@ -200,6 +229,8 @@ def workloads(big_cc: int) -> List[Workload]:
         Workload('big', 'one ticket, 1 MB description, %d cc' % big_cc,
                  lambda env: fill_one(env, big_cc, False,
                                       ('x' * 79 + '\n') * 13108)),
+        Workload('wiki', '300 wiki pages x 3 edits, 3 watchers each',
+                 fill_wiki),
     ]
 
 
