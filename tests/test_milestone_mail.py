@@ -147,6 +147,18 @@ def test_watcher_gets_each_kind_threaded_per_milestone(env, sink,
         body(deleted)
 
 
+def test_copies_share_one_stored_body(env, sink):
+    for sid in ('dave', 'joe', 'hans'):
+        watch(env, sid, 'shared')
+    create(env, 'shared')
+    assert sorted(delivered(env, sink, True)) == [
+        'dave@example.net', 'hans@example.net', 'joe@example.net']
+    assert env.db_query("""
+        SELECT COUNT(*), COUNT(DISTINCT body_id) FROM tracnotify_message
+        WHERE kind='milestone_created' AND body_id IS NOT NULL""") == \
+        [(3, 1)]
+
+
 def test_changes_outside_a_request_have_no_author(env, sink):
     watch(env, 'dave', 'm2')
     create(env, 'm2')

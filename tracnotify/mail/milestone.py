@@ -35,7 +35,7 @@ from tracnotify.mail.chrome import (
     standard_headers,
     subject_prefix,
 )
-from tracnotify.mail.message import MailHeaders, build_copies, encode_shared_part
+from tracnotify.mail.message import MailHeaders, build_heads, encode_shared_part
 from tracnotify.mail.milestone_recipients import MilestoneRecipientResolver
 from tracnotify.mail.pipeline import group_recipients
 from tracnotify.mail.suppression import TokenBatch, with_unsubscribe_links
@@ -246,13 +246,14 @@ def build_messages(env, config: NotifyConfig, event: MilestoneEvent,
             extra=standard_headers(env, config, event.kind, realm=REALM) +
             (('X-Trac-Milestone', event.milestone),
              ('X-Trac-Milestone-URL', rendered.link)))
-        shared = encode_shared_part(headers, body, config)
-        for recipient, data in build_copies(shared, group, config,
-                                            recipients):
-            copies[id(recipient)] = (rendered.subject, data)
+        # stored once for all the copies (tracnotify_body)
+        shared = encode_shared_part(headers, body, config).decode('ascii')
+        for recipient, head in build_heads(group, config, recipients):
+            copies[id(recipient)] = (rendered.subject, head, shared)
     return [NewMessage(ticket=None, kind=event.kind, msgid=msgid,
                        sender=config.envelope_from,
                        recipient=recipient.address, reason=recipient.reason,
                        subject=copies[id(recipient)][0],
-                       message=copies[id(recipient)][1])
+                       message=copies[id(recipient)][1],
+                       shared=copies[id(recipient)][2])
             for recipient in recipients]
