@@ -17,6 +17,7 @@ from trac.test import MockRequest
 from trac.ticket.model import Milestone
 from trac.util.datefmt import datetime_now, utc
 
+from tests.support.mails import check_html, parts
 from tests.support.mails import text_of as body
 from tests.support.tickets import by_recipient, create_ticket, deliver
 from tests.support.tickets import mails_by_recipient as delivered
@@ -302,3 +303,41 @@ def test_mail_in_the_recipients_language(env, sink):
     create(env, 'm8')
     text = body(only(delivered(env, sink, True), 'hans@example.net'))
     assert text.startswith('Meilenstein m8 wurde angelegt.\n')
+
+
+def test_html_for_who_chose_it(env, sink, web_request):
+    web_request(env, 'alice')
+    watch(env, 'dave', 'm9')
+    watch(env, 'joe', 'm9')
+    set_session(env, 'dave', **{'tracnotify.format': 'both'})
+    create(env, 'm9', description='Plan <b>& more</b>')
+    created = parts(only(delivered(env, sink, True), 'dave@example.net'))
+    assert 'Plan &lt;b&gt;&amp; more&lt;/b&gt;' in created[1][1]
+    milestone = Milestone(env, 'm9')
+    milestone.due = datetime(2030, 5, 1, 18, 0, tzinfo=utc)
+    milestone.update()
+    mails = delivered(env, sink, True)
+    assert only(mails, 'joe@example.net').get_content_type() == 'text/plain'
+    (text_type, text), (html_type, html) = parts(
+        only(mails, 'dave@example.net'))
+    assert (text_type, html_type) == ('text/plain', 'text/html')
+    assert text.startswith('Milestone m9 was changed by alice.\n')
+    checker = check_html(html)
+    assert 'Milestone m9 was changed by alice.' in html
+    assert '(none)</del> \u2192 <ins' in html and \
+        '2030-05-01 18:00 UTC</ins>' in html
+    assert 'http://trac.example.org/milestone/m9' in checker.links
+
+
+def test_a_broken_html_override_still_sends_the_text(env, sink):
+    import os
+    folder = os.path.join(env.templates_dir, 'mail')
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, 'milestone_body.html'), 'w') as f:
+        f.write('<html><p>${unclosed</html>')
+    watch(env, 'dave', 'm10')
+    set_session(env, 'dave', **{'tracnotify.format': 'html'})
+    create(env, 'm10')
+    mail = only(delivered(env, sink, True), 'dave@example.net')
+    assert mail.get_content_type() == 'text/plain'
+    assert body(mail).startswith('Milestone m10 was created.\n')

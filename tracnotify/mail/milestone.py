@@ -11,18 +11,21 @@ Subject ``[Project] Milestone: NAME``; ``X-Trac-Notification-Type`` is the
 event's kind (``milestone_completed``...); each milestone is a thread:
 every mail replies to the milestone's root Message-ID, which is the
 creation's (a rename replies to the old name's thread).  Times are shown
-in ``[trac] default_timezone``.  Recipients who chose HTML get the text
-body; milestone mail is sent at once, also to those who chose the daily
-digest (which lists ticket changes).
+in ``[trac] default_timezone``.  Recipients who chose HTML (or both) get
+the HTML part of ``mail/milestone_body.html`` (the description as plain
+text: Trac's wiki formatting is not applied); milestone mail is sent at
+once, also to those who chose the daily digest (which lists ticket
+changes).
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Dict, List, Optional, Tuple
 
-from genshi.template import NewTextTemplate
+from genshi.template import MarkupTemplate, NewTextTemplate
 from trac.notification.mail import create_message_id
 from trac.util.datefmt import from_utimestamp, get_timezone, localtz
+from trac.util.text import exception_to_unicode
 from trac.util.translation import deactivate, reactivate
 
 from tracnotify.config import NotifyConfig
@@ -53,6 +56,7 @@ from tracnotify.milestone_event import (
 from tracnotify.outbox import NewMessage
 
 BODY_TEMPLATE = 'mail/milestone_body.txt'
+HTML_TEMPLATE = 'mail/milestone_body.html'
 TIME_FORMAT = '%Y-%m-%d %H:%M %Z'
 
 
@@ -163,6 +167,26 @@ class MilestoneMailFormatter:
                             text[:-1] if text.endswith('\n') else text,
                             link)
 
+    def render_html(self, event: MilestoneEvent, rendered: RenderedMail,
+                    language: str, footer_text: str) -> Optional[str]:
+        """The HTML part in *language* (its translations active); None
+        when it cannot be made (a broken override: the text still
+        goes)."""
+        try:
+            data = self.template_data(event, rendered.link)
+            data.update(lang=language, subject=rendered.subject,
+                        footer=footer_text.strip())
+            template = load_template(self.env.templates_dir, HTML_TEMPLATE,
+                                     MarkupTemplate)
+            return template.generate(**data).render(
+                'html', doctype='html5', encoding=None)
+        except Exception as e:
+            self.env.log.error('tracnotify: HTML mail of milestone %s '
+                               'failed, sending text only: %s',
+                               event.milestone,
+                               exception_to_unicode(e, traceback=True))
+            return None
+
     def labels(self) -> Dict[str, str]:
         """Each property's label (translations active)."""
         return {'name': str(_('Milestone:')), 'due': str(_('Due:')),
@@ -234,10 +258,14 @@ def build_messages(env, config: NotifyConfig, event: MilestoneEvent,
     recipients = with_unsubscribe_links(env, recipients, config, tokens)
     formatter = MilestoneMailFormatter(env, config)
     copies = {}
-    for (language, _fmt), group in group_recipients(recipients):
+    for (language, fmt), group in group_recipients(recipients):
         rendered = formatter.render(event, language)
+        html = None
         with mail_language(env, language):
             body = rendered.body + str(footer(env))
+            if fmt in ('html', 'both'):
+                html = formatter.render_html(event, rendered, language,
+                                             str(footer(env)))
         headers = MailHeaders(
             from_name=config.smtp_from_name or env.project_name,
             from_addr=config.envelope_from, reply_to=config.smtp_replyto,
@@ -247,7 +275,8 @@ def build_messages(env, config: NotifyConfig, event: MilestoneEvent,
             (('X-Trac-Milestone', event.milestone),
              ('X-Trac-Milestone-URL', rendered.link)))
         # stored once for all the copies (tracnotify_body)
-        shared = encode_shared_part(headers, body, config).decode('ascii')
+        shared = encode_shared_part(headers, body, config, html,
+                                    fmt).decode('ascii')
         for recipient, head in build_heads(group, config, recipients):
             copies[id(recipient)] = (rendered.subject, head, shared)
     return [NewMessage(ticket=None, kind=event.kind, msgid=msgid,
