@@ -341,3 +341,28 @@ def test_a_broken_html_override_still_sends_the_text(env, sink):
     mail = only(delivered(env, sink, True), 'dave@example.net')
     assert mail.get_content_type() == 'text/plain'
     assert body(mail).startswith('Milestone m10 was created.\n')
+
+
+def test_watch_button_handler(env):
+    from trac.web.api import HTTPBadRequest, RequestDone
+
+    from tracnotify.web.realm_watch import RealmWatchModule
+    create(env, 'm11')
+    module = RealmWatchModule(env)
+
+    def post(name, action):
+        req = MockRequest(env, authname='dave', method='POST',
+                          path_info='/tracnotify/watch/milestone/' + name,
+                          args={'action': action})
+        assert module.match_request(req)
+        module.process_request(req)
+
+    with pytest.raises(RequestDone):
+        post('m11', 'watch')
+    assert milestone_watchers(env, 'm11') == [('dave', 1)]
+    with pytest.raises(RequestDone):
+        post('m11', 'unwatch')
+    assert milestone_watchers(env, 'm11') == []
+    with pytest.raises(HTTPBadRequest) as raised:
+        post('nope', 'watch')
+    assert 'No such milestone.' in str(raised.value)

@@ -49,6 +49,7 @@ class WatchedRealm(NamedTuple):
     stopped: Callable[[], str]   # called, in the request's language)
     title_watch: Callable[[], str]
     title_unwatch: Callable[[], str]
+    missing: Callable[[], str]   # the error when it does not exist
 
 
 REALMS: Dict[str, WatchedRealm] = {
@@ -60,7 +61,8 @@ REALMS: Dict[str, WatchedRealm] = {
                   'its changes.'),
         lambda: _('You no longer watch this page.'),
         lambda: _('Get mail about changes of this page'),
-        lambda: _('Stop mail about this page')),
+        lambda: _('Stop mail about this page'),
+        lambda: _('No such page.')),
     'milestone': WatchedRealm(
         MILESTONE_WATCH_CLASS, 'MILESTONE_VIEW', 'milestone_view.html',
         'milestone', milestone_exists,
@@ -69,7 +71,8 @@ REALMS: Dict[str, WatchedRealm] = {
                   'about its changes.'),
         lambda: _('You no longer watch this milestone.'),
         lambda: _('Get mail about changes of this milestone'),
-        lambda: _('Stop mail about this milestone')),
+        lambda: _('Stop mail about this milestone'),
+        lambda: _('No such milestone.')),
 }
 
 
@@ -119,7 +122,7 @@ class RealmWatchModule(Component):
         if not req.is_authenticated:
             raise HTTPBadRequest(_('Log in to watch pages.'))
         if not info.exists(self.env, name):
-            raise HTTPBadRequest(_('No such page.'))
+            raise HTTPBadRequest(info.missing())
         action = req.args.get('action')
         if action == 'watch':
             watches.watch(self.env, req.authname, info.klass, realm, name)
