@@ -348,3 +348,21 @@ def test_panel_and_status_in_german_and_french(make_env, lang, words):
         deactivate()
     assert words[0] in page and words[1] in page
     assert words[2] in lines
+
+
+def test_lifting_a_bounced_address_on_unsubscribes_forgets_its_bounces(
+        make_env):
+    from tracnotify.web.unsubscribe import UnsubscribeAdminPanel
+    env = make_env()
+    PermissionSystem(env).grant_permission('admin', 'TRAC_ADMIN')
+    disabled_alice(env)
+    req = MockRequest(env, authname='admin', method='POST', form_token=TOKEN,
+                      path_info='/admin/notification/unsubscribe',
+                      args={'__FORM_TOKEN': TOKEN, 'remove': '1',
+                            'sel': [ALICE]})
+    with pytest.raises(RequestDone):
+        UnsubscribeAdminPanel(env).render_admin_panel(
+            req, 'notification', 'unsubscribe', None)
+    assert suppression.suppression(env, ALICE) is None
+    # else the next bounce would disable it again at once
+    assert bounce_record.bounce_state(env, ALICE) is None

@@ -255,3 +255,29 @@ def test_notify_worker_fetches_at_its_interval(make_env, dovecot):
     env.config.set('notification', 'imap_fetch_interval', '0')
     worker.run_pass()
     assert worker.fetcher.runs == 1
+
+
+def test_an_internal_error_is_moved_aside_not_retried_forever(make_env,
+                                                              dovecot):
+    """receive() answers 75 for a bug too; no retry cures that one, so it
+    must not block the folder at every run (the handler stands in for a
+    receive() that hits a bug: the mailbox handling is what is tested)."""
+    from tracnotify.inbound.receive import EX_TEMPFAIL, Outcome, receive
+    env = make_env()
+    user = 'bug-%s' % uuid.uuid4().hex[:8]
+    settings = settings_for(env, dovecot, user, imap_host='127.0.0.1',
+                            imap_tls='none', imap_port=str(dovecot.port),
+                            imap_password=dovecot.password)
+    for i in range(2):
+        dovecot.deliver(reply_mail('nobody@example.org', 'x@example.net',
+                                   'Message %d.' % i), user=user)
+
+    def buggy(env, raw):
+        if b'Message 0.' in raw:
+            return Outcome(EX_TEMPFAIL, 'unknown', 'failed',
+                           'internal error: KeyError: 1')
+        return receive(env, raw)
+    report = MailboxFetcher(env, settings, buggy).run()
+    assert (report.moved, report.left) == (2, 0)   # the second: 67, aside
+    assert dovecot.messages(user=user) == []
+    assert len(dovecot.messages('tracnotify-failed', user=user)) == 2

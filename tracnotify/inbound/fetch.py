@@ -10,7 +10,8 @@ mailbox:
   flagged ``\\Seen \\Deleted`` at once and expunged at the end of the run
   (``UID EXPUNGE`` when the server has UIDPLUS, so nothing else goes);
 * 75 (a temporary failure, e.g. the database is locked): left as it is
-  for the next run, and the run stops there;
+  for the next run, and the run stops there (a 75 for an internal error,
+  which no retry cures, is moved aside instead);
 * anything else (refused: a forged token, no permission...): moved to
   ``imap_failed_folder`` (``MOVE``, else ``COPY`` and delete), where an
   administrator can read it; it is never lost.
@@ -42,6 +43,10 @@ from tracnotify.i18n.domain import _
 IMAP_TLS = ('starttls', 'ssl', 'none')
 DEFAULT_PORTS = {'starttls': 143, 'none': 143, 'ssl': 993}
 EX_TEMPFAIL = 75
+#: how receive() words a 75 that no retry cures (a bug, not a locked
+#: database): such a message is moved aside, or it would block the
+#: folder at every run
+INTERNAL_ERROR = 'internal error'
 
 
 class FetchOptions(Component):
@@ -215,8 +220,9 @@ class MailboxFetcher:
                 raw = self._fetch(conn, uid)
                 if raw is None:
                     continue
-                code, kind = self._hand_on(raw, report)
-                if code == EX_TEMPFAIL:
+                code, kind, reason = self._hand_on(raw, report)
+                if code == EX_TEMPFAIL and \
+                        not reason.startswith(INTERNAL_ERROR):
                     report.left += 1
                     break               # the database is away: later
                 report.kinds[kind] += 1
@@ -275,17 +281,18 @@ class MailboxFetcher:
         return None                      # expunged meanwhile by another
 
     def _hand_on(self, raw: bytes, report: FetchReport):
-        """``(exit code, kind)`` of the inbound entry for *raw*; an
-        exception (a bug) moves the message aside, it is never lost."""
+        """``(exit code, kind, reason)`` of the inbound entry for *raw*;
+        an exception (a bug) moves the message aside, it is never lost."""
         try:
             outcome = self.handle(self.env, raw)
-            return outcome.exit_code, outcome.kind or 'unknown'
+            return outcome.exit_code, outcome.kind or 'unknown', \
+                outcome.reason or ''
         except Exception as e:
             self.log.error('tracnotify: notify fetch: a message could not be '
                            'handled: %s', exception_to_unicode(
                                e, traceback=True))
             report.errors.append(exception_to_unicode(e))
-            return 70, 'error'
+            return 70, 'error', INTERNAL_ERROR
 
     def _move_aside(self, conn: imaplib.IMAP4, uid: bytes) -> None:
         target = _quote(self.settings.failed_folder)

@@ -38,6 +38,7 @@ from tracnotify.config import load_config
 from tracnotify.delivery.service import DeliveryService
 from tracnotify.i18n.domain import _
 from tracnotify.i18n.language import default_language, normalize_language
+from tracnotify.inbound import bounce_record
 from tracnotify.mail import confirmation
 from tracnotify.mail import suppression as unsubscribe
 from tracnotify.mail.message import AddressError, make_address
@@ -215,7 +216,11 @@ class UnsubscribeAdminPanel(Component):
             if not selected:
                 add_warning(req, _('No address selected.'))
                 return
+            bounced = unsubscribe.suppressed(self.env, selected)
             n = sum(unsubscribe.unsuppress(self.env, a) for a in selected)
+            for address, reason in bounced.items():
+                if reason == unsubscribe.BOUNCED:   # its bounces go too
+                    bounce_record.reset(self.env, address)
             self.log.info('tracnotify: %s lifted unsubscribes of %s',
                           req.authname, ', '.join(selected))
             add_notice(req, _('%(n)d address(es) will get mail again.', n=n))
