@@ -121,6 +121,21 @@ def test_fallback_to_a_directory_and_notify_status(make_env, tmp_path,
         'range' in capsys.readouterr().out
 
 
+def test_mail_that_went_dead_is_no_recovery(outage):
+    env, fallback = outage
+    create_ticket(env)
+    deliver(env)
+    wait_past(0.6)
+    deliver(env)
+    assert alerts_in(fallback.wait_for(1))
+    with env.db_transaction as db:       # e.g. outbox_max_attempts reached
+        db("UPDATE tracnotify_message SET state='dead'")
+    wait_past(0.2)
+    deliver(env)
+    assert rows.read_state(env)[rows.OPEN_SINCE] != ''
+    assert alerts_in(fallback.received, 'alert_recovered') == []
+
+
 def test_without_fallback_the_alert_is_in_the_log(make_env, caplog):
     env = make_env(smtp_server='127.0.0.1', smtp_port=str(free_port()),
                    alert_after='0.01')
