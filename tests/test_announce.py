@@ -6,6 +6,7 @@ language and format, clear errors for what cannot be sent."""
 import re
 
 import pytest
+import trac.notification.prefs  # noqa: F401  (Trac's Notifications panel)
 import trac.wiki.web_ui  # noqa: F401  (WIKI_VIEW, as in a real Trac)
 from trac.perm import PermissionSystem
 from trac.wiki.model import WikiPage
@@ -233,7 +234,6 @@ def test_a_group_gone_before_delivery_fails_the_event_visibly(env, sink):
 
 def _save_prefs(env, authname, **form):
     """Submit Trac's Notifications form with tracnotify's section."""
-    import trac.notification.prefs  # noqa: F401  (Trac's panel)
     from trac.prefs.web_ui import PreferencesModule
     from trac.test import MockRequest
     from trac.web.api import RequestDone
