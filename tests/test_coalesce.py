@@ -232,9 +232,11 @@ def test_a_batch_stays_open_while_another_process_records_it(
     ticket['priority'] = 'minor'
     ticket.save_changes('bob', 'From the web.')         # not held
     assert deliver(env).events == 0 and sink.received == []  # waits
-    # the other process's hold runs out (and with it the re-held event's)
+    # the other process's hold runs out (and with it the re-held event's),
+    # by the database's clock: leases are compared with it (SQLite's has
+    # millisecond steps, behind time.time() for up to 1 ms)
     env.db_transaction("UPDATE tracnotify_event SET lease_until=%s "
-                       "WHERE state='pending'", (outbox.now_us() - 1,))
+                       "WHERE state='pending'", (clock.db_now_us(env) - 1,))
     assert deliver(env).events == 2
     assert {m.message['X-Trac-Notification-Type'] for m in sink.received} \
         == {'batchmodify'}
