@@ -113,6 +113,14 @@ def test_suppressed_addresses_get_none(env, sink):
                                                   'bob@example.net']
 
 
+def test_goes_at_once_to_who_chose_the_daily_digest(env, sink):
+    set_session(env, 'bob', **{'tracnotify.delivery': 'digest'})
+    announce(env, 'group:dev')
+    assert sorted(delivered(env, sink, True)) == ['alice@example.net',
+                                                  'bob@example.net']
+    assert not env.db_query('SELECT 1 FROM tracnotify_digest_item')
+
+
 def test_everyone_with_an_address(env, sink):
     announce(env, 'all')
     assert sorted(delivered(env, sink, True)) == sorted(
