@@ -1,4 +1,6 @@
-"""The daily digest: one mail a day listing a user's ticket changes.
+"""The daily digest: one mail a day listing a user's ticket changes (and
+the changes of wiki pages and milestones, see
+:mod:`tracnotify.mail.digest_resources`).
 
 Who: users whose delivery choice (Preferences -> Notifications,
 ``tracnotify.delivery``) is ``digest``, and bare addresses when the site's
@@ -30,7 +32,16 @@ are the admin's explicit choice and are always mailed at once.
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from trac.notification.mail import create_message_id
 from trac.util.datefmt import from_utimestamp, get_timezone, localtz, to_utimestamp, utc
@@ -57,6 +68,16 @@ from tracnotify.mail.chrome import (
     signature,
     standard_headers,
     subject_prefix,
+)
+from tracnotify.mail.digest_resources import (
+    MILESTONE,
+    NO_TICKET,
+    REALM_ORDER,
+    WIKI,
+    parse_key,
+    resource_heading,
+    resource_key,
+    resource_link,
 )
 from tracnotify.mail.format import COLS, TicketMailFormatter
 from tracnotify.mail.html import ticket_list_html
@@ -135,6 +156,33 @@ def digest_items_for(env, formatter: TicketMailFormatter, event: TicketEvent,
                                 event.values.get('summary') or '',
                                 event.time, language, blocks[language],
                                 html))
+    return items
+
+
+def resource_items_for(recipients: Sequence[Recipient], realm: str,
+                       name: str, change_time: int,
+                       text: Callable[[str], str],
+                       html: Callable[[str], Optional[str]]
+                       ) -> List[DigestItem]:
+    """The digest items of a change of a wiki page or a milestone (see
+    :mod:`tracnotify.mail.digest_resources`): *text(language)* and, for
+    those who want HTML, *html(language)* rendered once per language."""
+    blocks: Dict[str, str] = {}
+    html_blocks: Dict[str, Optional[str]] = {}
+    items = []
+    for r in recipients:
+        language = r.language or 'en'
+        if language not in blocks:
+            blocks[language] = text(language)
+        block_html_ = None
+        if wants_html(r):
+            if language not in html_blocks:
+                html_blocks[language] = html(language)
+            block_html_ = html_blocks[language]
+        items.append(DigestItem(r.address, r.sid if r.authenticated else None,
+                                NO_TICKET, resource_key(realm, name),
+                                change_time, language, blocks[language],
+                                block_html_))
     return items
 
 
@@ -366,18 +414,25 @@ def build_digest(env, config: NotifyConfig, address: str,
                  sid: Optional[str], day: str, now: datetime,
                  rows: Sequence[DigestRow]) -> NewMessage:
     """The digest message to *address* listing *rows*, grouped by ticket,
-    each ticket under its heading, in the language and format of the
+    wiki page or milestone, each under its heading, in the language and format of the
     latest change's copy."""
     latest = max(rows, key=lambda r: r.order)
     language = latest.language or 'en'
     by_ticket: Dict[int, List[DigestRow]] = {}
+    by_resource: Dict[Tuple[str, str], List[DigestRow]] = {}
     for row in rows:
-        by_ticket.setdefault(row.ticket, []).append(row)
+        if row.ticket:
+            by_ticket.setdefault(row.ticket, []).append(row)
+        else:
+            by_resource.setdefault(parse_key(row.summary), []).append(row)
     with mail_language(env, language):
-        title = _digest_title(len(rows), len(by_ticket))
+        title = _digest_title(len(rows), len(by_ticket), sum(
+            1 for realm, _n in by_resource if realm == WIKI), sum(
+            1 for realm, _n in by_resource if realm == MILESTONE))
         subject = clean_header_text('%s %s' % (subject_prefix(env, config),
                                                title))
-        body, html = _digest_body(env, title, by_ticket, language,
+        sections = _sections(env, by_ticket, by_resource)
+        body, html = _digest_body(env, title, sections, language,
                                   with_html=latest.html is not None)
     when = from_utimestamp(to_utimestamp(now))
     msgid = create_message_id(env, 'digest', config.envelope_from, when,
@@ -399,33 +454,66 @@ def build_digest(env, config: NotifyConfig, address: str,
                       reason=DIGEST, subject=subject, message=data)
 
 
-def _digest_title(changes: int, tickets: int) -> str:
-    """``Daily digest: 3 changes on 2 tickets`` (translations active)."""
+def _digest_title(changes: int, tickets: int, pages: int = 0,
+                  milestones: int = 0) -> str:
+    """``Daily digest: 3 changes on 2 tickets`` (``... on 1 ticket, 2 wiki
+    pages, 1 milestone``; translations active)."""
+    counted = []
+    if tickets or not (pages or milestones):
+        counted.append(ngettext('%(num)s ticket', '%(num)s tickets',
+                                tickets))
+    if pages:
+        counted.append(ngettext('%(num)s wiki page', '%(num)s wiki pages',
+                                pages))
+    if milestones:
+        counted.append(ngettext('%(num)s milestone', '%(num)s milestones',
+                                milestones))
     return str(_('Daily digest: %(changes)s on %(tickets)s',
                  changes=ngettext('%(num)s change', '%(num)s changes',
                                   changes),
-                 tickets=ngettext('%(num)s ticket', '%(num)s tickets',
-                                  tickets)))
+                 tickets=', '.join(str(c) for c in counted)))
 
 
-def _digest_body(env, title: str, by_ticket: Dict[int, List[DigestRow]],
+Section = Tuple[str, str, List[DigestRow]]
+
+
+def _sections(env, by_ticket: Dict[int, List[DigestRow]],
+              by_resource: Dict[Tuple[str, str], List[DigestRow]]
+              ) -> List[Section]:
+    """``(heading, link, items)`` per resource (translations active): the
+    tickets in order of their ids, then the wiki pages and the milestones,
+    each in order of its first change."""
+    sections = []
+    for ticket_id, items in by_ticket.items():
+        sections.append((ticket_heading(
+            ticket_id, max(items, key=lambda r: r.order).summary),
+            env.abs_href.ticket(ticket_id), items))
+    order = {realm: n for n, realm in enumerate(REALM_ORDER)}
+    for (realm, name), items in sorted(
+            by_resource.items(),
+            key=lambda kv: (order.get(kv[0][0], len(order)),
+                            min(r.order for r in kv[1]))):
+        sections.append((resource_heading(realm, name),
+                         resource_link(env, realm, name), items))
+    return sections
+
+
+def _digest_body(env, title: str, sections: Sequence[Section],
                  language: str, with_html: bool
                  ) -> Tuple[str, Optional[str]]:
     """The text body and, *with_html*, the HTML body of a digest."""
     parts = [title]
-    sections = []
-    for ticket_id, items in by_ticket.items():
-        heading = ticket_heading(ticket_id,
-                                 max(items, key=lambda r: r.order).summary)
+    html_sections = []
+    for heading, link, items in sections:
         parts += ['', heading, '=' * min(len(heading), COLS), '']
         for item in items:
             parts += [item.block, '']
-        sections.append((heading, env.abs_href.ticket(ticket_id),
-                         [block_html(item.block, item.html)
-                          for item in items]))
+        html_sections.append((heading, link,
+                              [block_html(item.block, item.html)
+                               for item in items]))
     body = '\n'.join(parts + signature(env)) + str(footer(env))
     if not with_html:
         return body, None
     return body, ticket_list_html(
-        title, '', sections, [(env.project_name, project_url(env))],
+        title, '', html_sections, [(env.project_name, project_url(env))],
         str(footer(env)), language)

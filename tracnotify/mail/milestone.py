@@ -13,9 +13,8 @@ every mail replies to the milestone's root Message-ID, which is the
 creation's (a rename replies to the old name's thread).  Times are shown
 in ``[trac] default_timezone``.  Recipients who chose HTML (or both) get
 the HTML part of ``mail/milestone_body.html`` (the description as plain
-text: Trac's wiki formatting is not applied); milestone mail is sent at
-once, also to those who chose the daily digest (which lists ticket
-changes).
+text: Trac's wiki formatting is not applied).  Those who chose the daily
+digest get the change in it instead, under ``Milestone: NAME``.
 """
 
 from dataclasses import dataclass
@@ -38,7 +37,18 @@ from tracnotify.mail.chrome import (
     standard_headers,
     subject_prefix,
 )
-from tracnotify.mail.message import MailHeaders, build_heads, encode_shared_part
+from tracnotify.mail.digest import resource_items_for, split_digest
+from tracnotify.mail.digest_resources import (
+    MILESTONE,
+    html_fragment,
+    text_block,
+)
+from tracnotify.mail.message import (
+    MailHeaders,
+    Recipient,
+    build_heads,
+    encode_shared_part,
+)
 from tracnotify.mail.milestone_recipients import MilestoneRecipientResolver
 from tracnotify.mail.pipeline import group_recipients
 from tracnotify.mail.suppression import TokenBatch, with_unsubscribe_links
@@ -245,13 +255,40 @@ class MilestoneMailFormatter:
         return found
 
 
+def _digest_items(env, config: NotifyConfig, event: MilestoneEvent,
+                  recipients: List[Recipient]) -> list:
+    """The digest items of *event* for *recipients* (who chose the daily
+    digest): its text, and its HTML for who wants it, once per
+    language."""
+    formatter = MilestoneMailFormatter(env, config)
+
+    def text(language: str) -> str:
+        rendered = formatter.render(event, language)
+        with mail_language(env, language):
+            return text_block(rendered.body, str(_(
+                'Milestone URL: <%(link)s>', link=rendered.link)))
+
+    def html(language: str) -> Optional[str]:
+        rendered = formatter.render(event, language)
+        with mail_language(env, language):
+            return html_fragment(formatter.render_html(event, rendered,
+                                                       language, ''))
+    return resource_items_for(recipients, MILESTONE, event.milestone,
+                              event.time, text, html)
+
+
 def build_messages(env, config: NotifyConfig, event: MilestoneEvent,
                    digest_items: Optional[list] = None,
                    tokens: Optional[TokenBatch] = None) -> List[NewMessage]:
     """Every message that *event* produces, one per recipient (the
-    arguments as :func:`tracnotify.mail.pipeline.build_messages`'s;
-    milestone mail has no digest items)."""
-    recipients = MilestoneRecipientResolver(env, config).resolve(event)
+    arguments as :func:`tracnotify.mail.pipeline.build_messages`'s: given
+    a *digest_items* list, who chose the daily digest gets an item in it
+    instead of a message)."""
+    resolver = MilestoneRecipientResolver(env, config)
+    recipients = resolver.resolve(event)
+    if recipients and digest_items is not None:
+        recipients, later = split_digest(env, config, resolver, recipients)
+        digest_items.extend(_digest_items(env, config, event, later))
     if not recipients:
         return []
     msgid, root = thread_ids(env, config, event)

@@ -13,8 +13,8 @@ event's kind (``wiki_changed``...); each page is a thread: every mail
 replies to the page's root Message-ID, which is the creation's (a rename
 replies to the old name's thread).  Recipients who chose HTML (or both)
 get an HTML part too (:mod:`tracnotify.mail.wiki_html`: the diff coloured
-like Trac's diff view); the daily digest does not collect wiki mail (it
-goes at once).
+like Trac's diff view).  Those who chose the daily digest get the change
+in it instead, under ``Wiki: PageName``.
 """
 
 from dataclasses import dataclass
@@ -35,7 +35,14 @@ from tracnotify.mail.chrome import (
     standard_headers,
     subject_prefix,
 )
-from tracnotify.mail.message import MailHeaders, build_heads, encode_shared_part
+from tracnotify.mail.digest import resource_items_for, split_digest
+from tracnotify.mail.digest_resources import WIKI, html_fragment, text_block
+from tracnotify.mail.message import (
+    MailHeaders,
+    Recipient,
+    build_heads,
+    encode_shared_part,
+)
 from tracnotify.mail.pipeline import group_recipients
 from tracnotify.mail.suppression import TokenBatch, with_unsubscribe_links
 from tracnotify.mail.templates import load_template
@@ -175,13 +182,40 @@ class WikiMailFormatter:
         }
 
 
+def _digest_items(env, config: NotifyConfig, event: WikiEvent,
+                 recipients: List[Recipient]) -> list:
+    """The digest items of *event* for *recipients* (who chose the daily
+    digest): its text, and its HTML for who wants it, once per
+    language."""
+    formatter = WikiMailFormatter(env, config)
+
+    def text(language: str) -> str:
+        rendered = formatter.render(event, language)
+        with mail_language(env, language):
+            return text_block(rendered.body, str(_(
+                'Page URL: <%(link)s>', link=rendered.link)))
+
+    def html(language: str) -> Optional[str]:
+        rendered = formatter.render(event, language)
+        with mail_language(env, language):
+            return html_fragment(formatter.render_html(event, rendered,
+                                                       language, ''))
+    return resource_items_for(recipients, WIKI, event.page, event.time,
+                              text, html)
+
+
 def build_messages(env, config: NotifyConfig, event: WikiEvent,
                    digest_items: Optional[list] = None,
                    tokens: Optional[TokenBatch] = None) -> List[NewMessage]:
     """Every message that *event* produces, one per recipient (the
-    arguments as :func:`tracnotify.mail.pipeline.build_messages`'s; wiki
-    mail has no digest items)."""
-    recipients = WikiRecipientResolver(env, config).resolve(event)
+    arguments as :func:`tracnotify.mail.pipeline.build_messages`'s: given
+    a *digest_items* list, who chose the daily digest gets an item in it
+    instead of a message)."""
+    resolver = WikiRecipientResolver(env, config)
+    recipients = resolver.resolve(event)
+    if recipients and digest_items is not None:
+        recipients, later = split_digest(env, config, resolver, recipients)
+        digest_items.extend(_digest_items(env, config, event, later))
     if not recipients:
         return []
     msgid, root = thread_ids(env, config, event)
