@@ -80,3 +80,61 @@ def test_watch_edit_and_rename_through_tracd(site):
     assert renamed['X-Trac-Notification-Type'] == 'wiki_renamed'
     assert renamed['In-Reply-To'] == mail['In-Reply-To']   # the page's thread
     assert 'id="tracnotify-unwatch"' in alice.get('/wiki/LiveRenamed')
+
+
+def test_page_change_goes_into_the_digest_of_who_chose_it(site):
+    """Admin chose the daily digest (its hour far away in his time zone):
+    bob's edit by the web form reaches alice at once and admin's digest
+    only, which tracd's worker then sends."""
+    from datetime import datetime, timedelta, timezone
+
+    from trac.web.session import DetachedSession
+
+    from tracnotify.config import load_config
+    from tracnotify.mail import digest
+
+    trac, sink = site
+    # a zone where it is about 1 o'clock now: digest_hour (7) is hours away
+    hour = datetime.now(timezone.utc).hour
+    offset = (1 - hour + 12) % 24 - 12
+    zone = 'Etc/GMT%+d' % -offset if offset else 'Etc/GMT'
+    env = Environment(trac.env_path)
+    try:
+        session = DetachedSession(env, 'admin')
+        session['tracnotify.delivery'] = 'digest'
+        session['tz'] = zone
+        session.save()
+    finally:
+        env.shutdown()
+    bob_client = trac.client('bob')
+    edit_page(bob_client, 'DigestLive', OLD, 'first')
+    for user in ('admin', 'alice'):
+        trac.client(user).post('/tracnotify/watch/wiki/DigestLive',
+                               {'action': 'watch'})
+    before = len(sink.received)
+    edit_page(bob_client, 'DigestLive', NEW, 'For the digest')
+    mails = new_mails(sink, before, 1)
+    assert [m.rcpt_tos for m in mails] == [['alice@example.org']]
+
+    env = Environment(trac.env_path)
+    try:
+        assert env.db_query("""
+            SELECT ticket, summary FROM tracnotify_digest_item
+            WHERE address='admin@example.org' AND digest_day IS NULL
+            """) == [(0, 'wiki:DigestLive')]
+        tomorrow = datetime.now(timezone.utc) + timedelta(days=1)
+        report = digest.run_digests(env, load_config(env), tomorrow.replace(
+            hour=23, minute=0) + timedelta(hours=-offset))
+        assert report.digests == 1
+    finally:
+        env.shutdown()
+    before = len(sink.received)
+    mails = new_mails(sink, before, 1)        # sent by tracd's worker
+    assert [m.rcpt_tos for m in mails] == [['admin@example.org']]
+    mail = mails[0].message
+    assert mail['Subject'] == \
+        '[Live Project] Daily digest: 1 change on 1 wiki page'
+    body = mail.get_content().replace('\r\n', '\n')
+    assert '\nWiki: DigestLive\n================\n' in body
+    assert 'Page DigestLive was changed by bob (version 2).' in body
+    assert 'For the digest' in body and '+ * four' in body
