@@ -463,3 +463,25 @@ def test_notify_purge_removes_expired_addresses_and_old_records(env, sink,
         'unknown or altered reply address'
     assert receive(env, reply_mail(reply_to(fresh), 'bob@example.net',
                                    'Still.')).outcome == 'taken'
+
+
+def test_bad_reply_options_are_messages(make_env, capsys):
+    from trac.admin.console import TracAdmin
+
+    from tests.support.admin_pages import html
+    from tracnotify.inbound.options import load_reply_config
+    env = make_env(reply_address='trac@example.org', reply_token_days='x',
+                   reply_rate_limit='0')
+    config = load_reply_config(env)
+    assert not config.enabled and config.token_days == 30 and \
+        config.rate_limit == 30
+    assert len(config.errors) == 3
+    assert 'reply_address' in config.errors[0] and \
+        '{token}' in config.errors[0]
+    admin = TracAdmin()
+    admin.env_set(env.path, env)
+    admin.onecmd('notify status')
+    out = capsys.readouterr().out
+    assert "Configuration: [notification] reply_token_days = 'x'" in out
+    perms(env).grant_permission('admin', 'TRAC_ADMIN')
+    assert 'reply_rate_limit = 0 is out of range' in html(env, 'replies')

@@ -67,6 +67,8 @@ def handle_reply(env, mail: InboundMail, candidates: List[str],
     """Take *mail* as a reply, or refuse it; *entry* gets the ticket and
     the user."""
     config = load_reply_config(env)
+    for error in config.errors:
+        env.log.warning('tracnotify: %s', error)
     if not config.enabled:
         return Verdict(EX_NOUSER, 'unknown', 'refused',
                        'replies by mail are off (reply_address is empty)')

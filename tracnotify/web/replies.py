@@ -13,7 +13,7 @@ from trac.admin.api import IAdminPanelProvider
 from trac.core import Component, implements
 from trac.util.datefmt import format_datetime, from_utimestamp
 from trac.web.api import HTTPBadRequest
-from trac.web.chrome import add_stylesheet
+from trac.web.chrome import add_stylesheet, add_warning
 
 from tracnotify.i18n.domain import _
 from tracnotify.inbound import record
@@ -57,6 +57,8 @@ class RepliesAdminPanel(Component):
                  'sender': e.sender, 'ticket': e.ticket, 'sid': e.sid,
                  'subject': e.subject} for e in entries]
         config = load_reply_config(self.env)
+        for error in config.errors:
+            add_warning(req, error)
         return TEMPLATE, {'rows': rows, 'panel': PAGE, 'shown': shown,
                           'filters': FILTERS, 'limit': LIMIT,
                           'reply_address': config.reply_address,
@@ -78,8 +80,10 @@ def status_lines(env) -> List[str]:
     are off and none ever came)."""
     day = reply_counts(env, now_us() - DAY_US)
     total = reply_counts(env)
-    if not load_reply_config(env).enabled and not any(total.values()):
-        return []
+    config = load_reply_config(env)
+    errors = [_('Configuration: %(error)s', error=e) for e in config.errors]
+    if not config.enabled and not any(total.values()):
+        return errors
     lines = [_('Replies (24h): %(taken)d taken, %(refused)d refused, '
                '%(dropped)d dropped, %(failed)d failed', **day),
              _('Replies (all): %(taken)d taken, %(refused)d refused, '
@@ -92,4 +96,4 @@ def status_lines(env) -> List[str]:
                            from_utimestamp(last[0].received), 'iso8601'),
                        sender=last[0].sender or '?',
                        reason=last[0].reason))
-    return lines
+    return lines + errors
