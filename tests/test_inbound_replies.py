@@ -485,3 +485,14 @@ def test_bad_reply_options_are_messages(make_env, capsys):
     assert "Configuration: [notification] reply_token_days = 'x'" in out
     perms(env).grant_permission('admin', 'TRAC_ADMIN')
     assert 'reply_rate_limit = 0 is out of range' in html(env, 'replies')
+
+
+def test_a_list_copy_gets_the_shared_reply_to(sink_env, sink):
+    env = sink_env(users=users('alice', 'bob'), reply_address=REPLY_ADDRESS,
+                   smtp_always_cc='list@example.org')
+    _ticket, mails = ticket_mail(env, sink)
+    assert str(mails['list@example.org']['Reply-To']) == 'trac@example.org'
+    assert _token_re.match(str(mails['bob@example.net']['Reply-To']))
+    assert [a for a, in env.db_query('SELECT address FROM '
+                                     'tracnotify_reply_token')
+            if a == 'list@example.org'] == []
