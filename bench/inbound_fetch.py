@@ -22,6 +22,7 @@ Printed: messages/s of each, and the ratio to the baseline.
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -113,6 +114,7 @@ def measure(n: int) -> list:
         env.shutdown()
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
     return results
 
 
