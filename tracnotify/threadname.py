@@ -8,11 +8,27 @@ in a running ``tracd``.
 
 import ctypes
 import ctypes.util
+import functools
 import sys
-from typing import Callable
+from typing import Callable, Optional
 
 PR_SET_NAME = 15     # linux/prctl.h
 MAX_NAME = 15        # the kernel keeps 15 bytes and a NUL
+
+
+@functools.lru_cache(maxsize=None)
+def _prctl() -> Optional[Callable[..., int]]:
+    """libc's ``prctl``, looked up once per process (None where there is
+    none).  ``ctypes.util.find_library`` runs ``ldconfig -p`` in a
+    subprocess: tens of milliseconds, so it must not run at every thread
+    start (a new thread shows its creator's name until it has renamed
+    itself)."""
+    for find in (lambda: None, lambda: ctypes.util.find_library('c')):
+        try:   # the process's own symbols first: libc is among them
+            return ctypes.CDLL(find(), use_errno=True).prctl
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def set_native_name(name: str) -> bool:
@@ -20,13 +36,11 @@ def set_native_name(name: str) -> bool:
     view; returns whether it worked (Linux only, a no-op elsewhere)."""
     if not sys.platform.startswith('linux'):
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or None,
-                           use_errno=True)
-        encoded = name.encode('ascii', 'replace')[:MAX_NAME]
-        return libc.prctl(PR_SET_NAME, ctypes.c_char_p(encoded), 0, 0, 0) == 0
-    except (OSError, AttributeError):
+    prctl = _prctl()
+    if prctl is None:
         return False
+    encoded = name.encode('ascii', 'replace')[:MAX_NAME]
+    return prctl(PR_SET_NAME, ctypes.c_char_p(encoded), 0, 0, 0) == 0
 
 
 def native_name(name: str, target: Callable[..., None]
