@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -16,6 +17,14 @@ from tests.support.live_trac import WebClient
 from tests.support.smtp_sink import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: runs argv[1:] with SIGINT at its default, as a terminal's shell starts a
+#: command.  A test run started in the background (``pytest ... &`` in a
+#: script) ignores SIGINT, its children inherit that, and bash can neither
+#: trap nor reset a signal ignored on entry: Ctrl-C would never reach
+#: demo.sh, which would wait for tracd for ever.
+AS_AT_A_TERMINAL = ('import os, signal, sys; '
+                    'signal.signal(signal.SIGINT, signal.SIG_DFL); '
+                    'os.execv(sys.argv[1], sys.argv[1:])')
 
 
 def _get(url: str, user: str = 'alice', password: str = 'demo') -> str:
@@ -46,7 +55,8 @@ def demo(tmp_path):
     env = dict(os.environ, TRACNOTIFY_SKIP_SETUP='1',
                TRACNOTIFY_DEMO_DIR=str(tmp_path / 'demo'),
                TRACNOTIFY_DEMO_PORT=str(port))
-    proc = subprocess.Popen([os.path.join(ROOT, 'scripts', 'demo.sh'),
+    proc = subprocess.Popen([sys.executable, '-c', AS_AT_A_TERMINAL,
+                             os.path.join(ROOT, 'scripts', 'demo.sh'),
                              '--serve'], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
