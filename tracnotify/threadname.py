@@ -10,9 +10,11 @@ import ctypes
 import ctypes.util
 import functools
 import sys
+import threading
 from typing import Callable, Optional
 
 PR_SET_NAME = 15     # linux/prctl.h
+PR_GET_NAME = 16
 MAX_NAME = 15        # the kernel keeps 15 bytes and a NUL
 
 
@@ -41,6 +43,34 @@ def set_native_name(name: str) -> bool:
         return False
     encoded = name.encode('ascii', 'replace')[:MAX_NAME]
     return prctl(PR_SET_NAME, ctypes.c_char_p(encoded), 0, 0, 0) == 0
+
+
+def get_native_name() -> Optional[str]:
+    """The calling thread's name in the kernel's view (None elsewhere)."""
+    if not sys.platform.startswith('linux'):
+        return None
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    buffer = ctypes.create_string_buffer(MAX_NAME + 1)
+    if prctl(PR_GET_NAME, buffer, 0, 0, 0) != 0:
+        return None
+    return buffer.value.decode('ascii', 'replace')
+
+
+def start_named(thread: threading.Thread, name: str) -> None:
+    """Start *thread* born with the native name *name*: the calling thread
+    carries it while the new one is created (Linux copies it), so that not
+    even in the instant before it first runs is the new thread counted as
+    one of its creator's kind (a delivery thread).  Give *thread* a target
+    wrapped by :func:`native_name` too, for other systems."""
+    own = get_native_name()
+    set_native_name(name)
+    try:
+        thread.start()
+    finally:
+        if own:
+            set_native_name(own)
 
 
 def native_name(name: str, target: Callable[..., None]

@@ -23,7 +23,7 @@ from tracnotify.delivery.transports import Transport, create_transport
 from tracnotify.inbound.bounce_record import record_refusal
 from tracnotify.mail.verp import apply_envelope
 from tracnotify.outbox.keeper import LeaseKeeper
-from tracnotify.threadname import native_name
+from tracnotify.threadname import native_name, start_named
 
 T = TypeVar('T')
 
@@ -363,7 +363,7 @@ class Deliverer:
             args=(t, report, progress, stop, throttle, backlog))
             for i, t in enumerate(transports)]
         for thread in threads:
-            thread.start()
+            start_named(thread, 'tracnotify-send')
         return threads
 
     def _in_memory_db(self) -> bool:

@@ -14,7 +14,7 @@ from typing import Optional
 from trac.util.text import exception_to_unicode
 
 from tracnotify.outbox import Claim
-from tracnotify.threadname import native_name
+from tracnotify.threadname import native_name, start_named
 
 
 class LeaseKeeper:
@@ -44,7 +44,7 @@ class LeaseKeeper:
                                                        self._run),
                                             name='tracnotify-lease-keeper',
                                             daemon=True)
-            self._thread.start()
+            start_named(self._thread, 'tracnotify-keep')
         return self
 
     def __exit__(self, *exc) -> None:
