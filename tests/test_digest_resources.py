@@ -17,6 +17,8 @@ from tests.support.mails import check_html, parts
 from tests.support.mails import text_of as text
 from tests.support.tickets import create_ticket
 from tests.support.users import set_session, users
+from tests.test_milestone_mail import SECRET as SECRET_MILESTONE
+from tests.test_milestone_mail import HideMilestonePolicy
 from tests.test_wiki_mail import SECRET, HideWikiPagePolicy
 from tracnotify import watches
 from tracnotify.mail.digest import build_digest
@@ -201,6 +203,24 @@ def test_wiki_view_is_checked_for_digest_items(env, sink):
     assert mails['hidden@example.net'][0]['Subject'].endswith(
         '1 change on 1 wiki page')
     assert SECRET in text(mails['alice@example.net'][0])
+
+
+def test_milestone_view_is_checked_for_digest_items(env, sink):
+    env.enable_component(HideMilestonePolicy)
+    env.config.set('trac', 'permission_policies',
+                   'HideMilestonePolicy, DefaultPermissionPolicy, '
+                   'LegacyAttachmentPolicy')
+    set_session(env, 'hidden', **digest_of('hidden'))
+    watch_milestone(env, 'hidden', SECRET_MILESTONE)
+    watch_milestone(env, 'hidden', 'open')
+    create_milestone(env, SECRET_MILESTONE)
+    create_milestone(env, 'open')
+    assert delivered(env, sink) == {}
+    assert digests(env, at(tomorrow(), 7)) == 1
+    mail, = delivered(env, sink)['hidden@example.net']
+    assert mail['Subject'].endswith('1 change on 1 milestone')
+    assert 'Milestone: open' in text(mail)
+    assert SECRET_MILESTONE not in text(mail)
 
 
 def test_switching_back_to_immediate_sends_what_was_collected(env, sink):
