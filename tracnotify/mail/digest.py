@@ -174,15 +174,15 @@ def resource_items_for(recipients: Sequence[Recipient], realm: str,
         language = r.language or 'en'
         if language not in blocks:
             blocks[language] = text(language)
-        block_html_ = None
+        html_block = None
         if wants_html(r):
             if language not in html_blocks:
                 html_blocks[language] = html(language)
-            block_html_ = html_blocks[language]
+            html_block = html_blocks[language]
         items.append(DigestItem(r.address, r.sid if r.authenticated else None,
                                 NO_TICKET, resource_key(realm, name),
                                 change_time, language, blocks[language],
-                                block_html_))
+                                html_block))
     return items
 
 
@@ -414,8 +414,8 @@ def build_digest(env, config: NotifyConfig, address: str,
                  sid: Optional[str], day: str, now: datetime,
                  rows: Sequence[DigestRow]) -> NewMessage:
     """The digest message to *address* listing *rows*, grouped by ticket,
-    wiki page or milestone, each under its heading, in the language and format of the
-    latest change's copy."""
+    wiki page or milestone, each under its heading, in the language and
+    format of the latest change's copy."""
     latest = max(rows, key=lambda r: r.order)
     language = latest.language or 'en'
     by_ticket: Dict[int, List[DigestRow]] = {}
