@@ -30,21 +30,16 @@ from tracnotify.i18n.domain import _
 from tracnotify.i18n.language import mail_language
 from tracnotify.mail.chrome import (
     clean_header_text,
-    footer,
     project_url,
-    standard_headers,
     subject_prefix,
 )
-from tracnotify.mail.digest import resource_items_for, split_digest
+from tracnotify.mail.digest import resource_items_for
 from tracnotify.mail.digest_resources import WIKI, html_fragment, text_block
 from tracnotify.mail.message import (
-    MailHeaders,
     Recipient,
-    build_heads,
-    encode_shared_part,
 )
-from tracnotify.mail.pipeline import group_recipients
-from tracnotify.mail.suppression import TokenBatch, with_unsubscribe_links
+from tracnotify.mail.realm_messages import build_realm_messages
+from tracnotify.mail.suppression import TokenBatch
 from tracnotify.mail.templates import load_template
 from tracnotify.mail.wiki_diff import bounded_lines, page_diff
 from tracnotify.mail.wiki_html import diff_table, render_html
@@ -211,42 +206,9 @@ def build_messages(env, config: NotifyConfig, event: WikiEvent,
     arguments as :func:`tracnotify.mail.pipeline.build_messages`'s: given
     a *digest_items* list, who chose the daily digest gets an item in it
     instead of a message)."""
-    resolver = WikiRecipientResolver(env, config)
-    recipients = resolver.resolve(event)
-    if recipients and digest_items is not None:
-        recipients, later = split_digest(env, config, resolver, recipients)
-        digest_items.extend(_digest_items(env, config, event, later))
-    if not recipients:
-        return []
-    msgid, root = thread_ids(env, config, event)
-    recipients = with_unsubscribe_links(env, recipients, config, tokens)
-    formatter = WikiMailFormatter(env, config)
-    copies = {}
-    for (language, fmt), group in group_recipients(recipients):
-        rendered = formatter.render(event, language)
-        html = None
-        with mail_language(env, language):
-            body = rendered.body + str(footer(env))
-            if fmt in ('html', 'both'):
-                html = formatter.render_html(event, rendered, language,
-                                             str(footer(env)))
-        headers = MailHeaders(
-            from_name=config.smtp_from_name or env.project_name,
-            from_addr=config.envelope_from, reply_to=config.smtp_replyto,
-            subject=rendered.subject, msgid=msgid, root_msgid=root,
-            date=event.time / 1000000.0,
-            extra=standard_headers(env, config, event.kind, realm=REALM) +
-            (('X-Trac-Wiki-Page', event.page),
-             ('X-Trac-Wiki-URL', rendered.link)))
-        # stored once for all the copies (tracnotify_body)
-        shared = encode_shared_part(headers, body, config, html,
-                                    fmt).decode('ascii')
-        for recipient, head in build_heads(group, config, recipients):
-            copies[id(recipient)] = (rendered.subject, head, shared)
-    return [NewMessage(ticket=None, kind=event.kind, msgid=msgid,
-                       sender=config.envelope_from,
-                       recipient=recipient.address, reason=recipient.reason,
-                       subject=copies[id(recipient)][0],
-                       message=copies[id(recipient)][1],
-                       shared=copies[id(recipient)][2])
-            for recipient in recipients]
+    return build_realm_messages(
+        env, config, event, REALM, WikiRecipientResolver(env, config),
+        WikiMailFormatter(env, config), thread_ids, _digest_items,
+        lambda event, rendered: (('X-Trac-Wiki-Page', event.page),
+                  ('X-Trac-Wiki-URL', rendered.link)),
+        digest_items, tokens)
