@@ -153,21 +153,21 @@ class Monitor:
         last = rows.as_int(saved[rows.LAST_SENT])
         if last and now - last < self.settings.interval * 1e6:
             return                  # one alert per interval at most
-        if not rows.swap(env, rows.LAST_SENT, saved[rows.LAST_SENT],
-                         str(now)):
-            return                  # another process sends this one
+        marks = {}
         if problems.stalled and not open_since:
-            rows.swap(env, rows.OPEN_SINCE, opened, str(now))
+            marks[rows.OPEN_SINCE] = (opened, str(now))
         if problems.dead:
-            self._store(rows.DEAD_MARK, saved, str(health.dead_until))
+            marks[rows.DEAD_MARK] = (saved[rows.DEAD_MARK],
+                                     str(health.dead_until))
         if errors:
-            self._store(rows.CONFIG, saved, fingerprint(errors))
+            marks[rows.CONFIG] = (saved[rows.CONFIG], fingerprint(errors))
+        if not rows.claim(env, rows.LAST_SENT, saved[rows.LAST_SENT],
+                          str(now), marks):
+            return                  # another process sends this one
+        if errors:
             self._forget_startup_errors(errors)
         interval = int(self.settings.interval * 1e6)
         self.send(ALERT, lambda: alert_text(env, problems, interval))
-
-    def _store(self, name: str, saved: Dict[str, str], value: str) -> None:
-        rows.swap(self.env, name, saved[name], value)
 
     def _forget_startup_errors(self, errors: List[str]) -> None:
         with _lock:
