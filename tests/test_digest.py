@@ -162,8 +162,8 @@ def test_two_workers_at_once_make_one_digest_per_address(tmp_path,
             for a in addresses for n in range(3)])
         env.shutdown()
         now = datetime.now(BERLIN)
-        barrier = threading.Barrier(2)
-        made = []
+        barrier = threading.Barrier(2, timeout=60)
+        made, errors = [], []
 
         def worker():
             own = Environment(path)     # a worker of its own
@@ -172,7 +172,16 @@ def test_two_workers_at_once_make_one_digest_per_address(tmp_path,
                 for _ in range(3):
                     made.append(digest.run_digests(own, load_config(own),
                                                    now).digests)
+            except Exception as e:
+                errors.append(e)
             finally:
+                # Trac's connection pool is one per process: shutting one
+                # environment down closes the other thread's connections,
+                # so neither shuts down before both are done
+                try:
+                    barrier.wait()
+                except threading.BrokenBarrierError:
+                    pass
                 own.shutdown()
 
         threads = [threading.Thread(target=worker) for _ in range(2)]
@@ -185,6 +194,8 @@ def test_two_workers_at_once_make_one_digest_per_address(tmp_path,
                                tracnotify_message WHERE kind='digest'""")
         claims = env.db_query('SELECT address, items FROM tracnotify_digest')
         env.shutdown()
+        assert errors == []
+        assert len(made) == 6
         assert sum(made) == 20
         assert sorted(r[0] for r in rows) == addresses     # once each
         assert sorted(claims) == [(a, 3) for a in addresses]
