@@ -31,7 +31,8 @@ at the same load: run it twice, with and without.
 
 Workloads: ``small`` 200 ticket creations x 25 cc; ``two_k`` one ticket
 with 2,000 cc created then commented; ``five_k`` one ticket with 5,000 cc;
-``pg4`` 400 creations x 25 cc on PostgreSQL (TRACNOTIFY_PG_URI) drained by
+``pg`` the small workload on PostgreSQL (TRACNOTIFY_PG_URI), one
+``notify send``; ``pg4`` 400 creations x 25 cc on PostgreSQL drained by
 4 workers at once; with ``--big``, ``big`` one ticket with a 1 MB
 description and 10,000 cc (``--big-cc``); ``wiki`` 300 wiki pages each
 created and edited twice, 3 watchers each (:func:`fill_wiki`).  The
@@ -224,6 +225,8 @@ def workloads(big_cc: int) -> List[Workload]:
                  lambda env: fill_one(env, 2000, True)),
         Workload('five_k', 'one ticket, 5,000 cc',
                  lambda env: fill_one(env, 5000, False)),
+        Workload('pg', '200 ticket creations x 25 cc on PostgreSQL',
+                 fill_small, pg=True),
         Workload('pg4', '4 workers on PostgreSQL, 400 creations x 25 cc',
                  lambda env: fill_small(env, 400, 25), workers=4, pg=True),
         Workload('big', 'one ticket, 1 MB description, %d cc' % big_cc,

@@ -39,7 +39,7 @@ def with_reply_addresses(env, recipients: Sequence, ticket_id: int,
                                                    recipient.address))
         out.append(replace(recipient, reply_to=address))
     if batch is not None:
-        batch.later(made.store)
+        batch.later(lambda db: made.store(env, db))
     else:
         store_rows(env, made.rows)
     return out, True

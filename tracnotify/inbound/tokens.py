@@ -15,11 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Tuple
 
+from tracnotify.outbox import bulk
+
 TOKEN_BYTES = 16
 VALID, EXPIRED, UNKNOWN = 'valid', 'expired', 'unknown'
 _INSERT = """INSERT INTO tracnotify_reply_token
-                 (token_hash, ticket, sid, address, created, expires)
-             VALUES (%s, %s, %s, %s, %s, %s)"""
+                 (token_hash, ticket, sid, address, created, expires)"""
+_VALUES = '(%s, %s, %s, %s, %s, %s)'
 
 
 def now_us() -> int:
@@ -65,10 +67,11 @@ class ReplyTokens:
                           now + self.days * 86400 * 1000000))
         return token
 
-    def store(self, db) -> None:
-        """Write the rows with *db* (a transaction's connection)."""
+    def store(self, env, db) -> None:
+        """Write the rows with *db* (a transaction's connection of
+        *env*)."""
         if self.rows:
-            db.executemany(_INSERT, self.rows)
+            bulk.insert_rows(env, db, _INSERT, _VALUES, self.rows)
             self.rows = []
 
 
@@ -77,7 +80,7 @@ def store_rows(env, rows: Iterable[Tuple]) -> None:
     rows = list(rows)
     if rows:
         with env.db_transaction as db:
-            db.executemany(_INSERT, rows)
+            bulk.insert_rows(env, db, _INSERT, _VALUES, rows)
 
 
 def lookup(env, token: str) -> Tuple[str, Optional[TokenOwner]]:

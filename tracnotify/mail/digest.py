@@ -88,7 +88,7 @@ from tracnotify.mail.message import (
     encode_shared_part,
 )
 from tracnotify.mail.suppression import with_unsubscribe_links
-from tracnotify.outbox import NewMessage
+from tracnotify.outbox import NewMessage, bulk
 
 DIGEST = 'digest'
 NOTIFICATION_TYPE = 'digest'
@@ -193,11 +193,11 @@ def queue_items(env, items: Iterable[DigestItem]) -> int:
              i.language, i.block, i.html) for i in items]
     if rows:
         with env.db_transaction as db:
-            db.executemany("""
+            bulk.insert_rows(env, db, """
                 INSERT INTO tracnotify_digest_item
                     (created, address, sid, ticket, summary, change_time,
-                     language, block, html)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""", rows)
+                     language, block, html)""",
+                '(%s, %s, %s, %s, %s, %s, %s, %s, %s)', rows)
     return len(rows)
 
 

@@ -33,6 +33,7 @@ from typing import (
 )
 
 from tracnotify.config import load_config
+from tracnotify.outbox import bulk
 
 UNSUBSCRIBED = 'unsubscribed'    # by the owner of the address (token, login)
 ADMIN = 'admin'                  # by an administrator: never mail it
@@ -100,11 +101,10 @@ class TokenBatch:
         caller runs :func:`purge_if_due` after it)."""
         if self.rows or self._later:
             with env.db_transaction as db:
-                if self.rows:
-                    db.executemany("""
-                        INSERT INTO tracnotify_unsub_token
-                            (token_hash, address, created)
-                        VALUES (%s, %s, %s)""", self.rows)
+                bulk.insert_rows(env, db, """
+                    INSERT INTO tracnotify_unsub_token
+                        (token_hash, address, created)""",
+                    '(%s, %s, %s)', self.rows)
                 for write in self._later:
                     write(db)
 

@@ -34,7 +34,7 @@ from typing import (
 )
 
 from tracnotify.event import TicketEvent
-from tracnotify.outbox import bodies, clock
+from tracnotify.outbox import bodies, bulk, clock
 
 PENDING = 'pending'
 SENT = 'sent'
@@ -351,14 +351,13 @@ def add_messages(env, messages: Iterable[NewMessage],
             rows.append((event_id, created, m.ticket, m.kind, m.msgid,
                          m.sender, m.recipient, m.reason, m.subject,
                          m.message, body_id, PENDING, 0, now))
-        if rows:
-            db.executemany("""
-                INSERT INTO tracnotify_message
-                    (event_id, created, ticket, kind, msgid, sender,
-                     recipient, reason, subject, message, body_id, state,
-                     attempts, next_attempt, updated)
-                VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{},%s)
-                """.format(clock.now_sql(env)), rows)
+        bulk.insert_rows(env, db, """
+            INSERT INTO tracnotify_message
+                (event_id, created, ticket, kind, msgid, sender,
+                 recipient, reason, subject, message, body_id, state,
+                 attempts, next_attempt, updated)""",
+            '(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,{},%s)'.format(
+                clock.now_sql(env)), rows)
     return len(rows)
 
 
@@ -402,15 +401,17 @@ def claim_messages(env, limit: int, lease_seconds: int = LEASE_SECONDS
     :class:`OutgoingMessage`."""
     now = clock.now_sql(env)
     since = time.monotonic()
-    token = _claim(env, 'tracnotify_message',
-                   'state=%s AND next_attempt<={0} '
-                   'AND (lease_until IS NULL OR lease_until<{0})'.format(now),
-                   [PENDING], 'next_attempt, id', limit, lease_seconds)
-    rows = env.db_query("""
-        SELECT {}, body_id FROM tracnotify_message
-        WHERE lease_owner=%s ORDER BY id""".format(', '.join(_MESSAGE_COLUMNS)),
-        (token,)) if token else []
-    shared = bodies.load_bodies(env, {row[-1] for row in rows})
+    with env.db_query:      # one connection from Trac's pool, not three
+        token = _claim(env, 'tracnotify_message',
+                       'state=%s AND next_attempt<={0} '
+                       'AND (lease_until IS NULL OR lease_until<{0})'.format(
+                           now),
+                       [PENDING], 'next_attempt, id', limit, lease_seconds)
+        rows = env.db_query("""
+            SELECT {}, body_id FROM tracnotify_message
+            WHERE lease_owner=%s ORDER BY id""".format(
+            ', '.join(_MESSAGE_COLUMNS)), (token,)) if token else []
+        shared = bodies.load_bodies(env, {row[-1] for row in rows})
     messages = [OutgoingMessage(*row[:-1], shared=shared.get(row[-1], ''))
                 for row in rows]
     return Claim(messages, 'tracnotify_message', token or '',
