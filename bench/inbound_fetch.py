@@ -46,8 +46,10 @@ def messages(env, ticket: int, n: int, first_copy: int) -> list:
     """*n* raw messages: bounces of copies first_copy.., and replies."""
     from tracnotify.mail import verp
     secret = verp.read_secret(env)
-    rows = env.db_query('SELECT id, recipient, msgid FROM tracnotify_message '
-                        'ORDER BY id')[first_copy:first_copy + n // 2]
+    rows = env.db_query(
+        'SELECT m.id, m.recipient, COALESCE(m.msgid, b.msgid) '
+        'FROM tracnotify_message m LEFT JOIN tracnotify_body b '
+        'ON b.id=m.body_id ORDER BY m.id')[first_copy:first_copy + n // 2]
     raw = [bounce_bytes('dsn_hard', verp=verp.envelope_sender(
         BOUNCE, secret, i), recipient=r, message_id=m) for i, r, m in rows]
     token = issue_token(env, ticket, 'bob', 'bob@example.net')

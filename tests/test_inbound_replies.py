@@ -158,8 +158,10 @@ def assert_nothing_saved(env, ticket: int) -> None:
 
 
 def notices(env) -> list:
-    return env.db_query("SELECT recipient, subject FROM tracnotify_message "
-                        "WHERE kind='reply_notice'")
+    return env.db_query("""
+        SELECT m.recipient, COALESCE(m.subject, b.subject)
+        FROM tracnotify_message m LEFT JOIN tracnotify_body b
+        ON b.id=m.body_id WHERE m.kind='reply_notice'""")
 
 
 def refused(env, raw: bytes, exit_code: int, reason: str):

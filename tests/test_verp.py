@@ -19,7 +19,9 @@ MSMTP = shutil.which('msmtp') or '/usr/bin/msmtp'
 def message_ids(env) -> dict:
     """``{(recipient, Message-ID header): tracnotify_message.id}``."""
     return {(r, m): i for i, r, m in env.db_query(
-        'SELECT id, recipient, msgid FROM tracnotify_message')}
+        'SELECT m.id, m.recipient, COALESCE(m.msgid, b.msgid) '
+        'FROM tracnotify_message m '
+        'LEFT JOIN tracnotify_body b ON b.id=m.body_id')}
 
 
 def test_each_copy_has_its_own_envelope_sender(make_env, smtp_sink):

@@ -22,7 +22,7 @@ from tracnotify.i18n.domain import register_domain
 from tracnotify.outbox import bodies, reconcile
 
 SCHEMA_NAME = 'tracnotify_version'
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 SCHEMA = [
     # One row per ticket change: its snapshot (in the ticket's own
@@ -147,6 +147,11 @@ SCHEMA_V5 = [
         Column('id', auto_increment=True),
         Column('created', type='int64'),
         Column('data'),         # From, Subject, ..., the encoded body
+        # v7: what all its copies share; a copy's own column is NULL
+        # where it equals this one
+        Column('msgid'),
+        Column('sender'),
+        Column('subject'),
     ],
 ]
 SCHEMA = SCHEMA + SCHEMA_V5
@@ -240,10 +245,22 @@ def _upgrade_to_5(dbm: DatabaseManager) -> None:
                      converted)
 
 
+def _upgrade_to_7(dbm: DatabaseManager) -> None:
+    """tracnotify_body.msgid, sender and subject, taken over from the
+    copies that share them (:func:`bodies.move_shared_columns`)."""
+    table = _table('tracnotify_body')
+    if not set(c.name for c in table.columns) <= \
+            set(dbm.get_column_names(table.name)):
+        dbm.upgrade_tables([table])
+    moved = bodies.move_shared_columns(dbm.env)
+    dbm.env.log.info('tracnotify: %d stored messages now share their '
+                     'Message-ID, sender and subject', moved)
+
+
 #: version -> the step that takes the database from version - 1 to it
 UPGRADES: Dict[int, Callable[[DatabaseManager], None]] = {
     2: _create(SCHEMA_V2), 3: _create(SCHEMA_V3), 4: _upgrade_to_4,
-    5: _upgrade_to_5, 6: _create(SCHEMA_V6)}
+    5: _upgrade_to_5, 6: _create(SCHEMA_V6), 7: _upgrade_to_7}
 
 
 class TracnotifySetup(Component):

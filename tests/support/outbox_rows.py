@@ -7,6 +7,7 @@ def stored_messages(env) -> Dict[Tuple[str, str], str]:
     """``{(recipient, msgid): whole message}`` of every queued row."""
     return {(recipient, msgid): head + (shared or '')
             for recipient, msgid, head, shared in env.db_query("""
-                SELECT m.recipient, m.msgid, m.message, b.data
+                SELECT m.recipient, COALESCE(m.msgid, b.msgid), m.message,
+                       b.data
                 FROM tracnotify_message m
                 LEFT JOIN tracnotify_body b ON b.id=m.body_id""")}

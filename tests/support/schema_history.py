@@ -120,6 +120,53 @@ _BODY_V5 = Table('tracnotify_body', key='id')[
     Column('data'),
 ]
 
+_INBOUND_V6 = [
+    # One row per reply address handed out: only the SHA-256 of the token
+    # is kept; it names the ticket and who may write with it (a Trac login
+    # in sid, or a bare address when sid is empty).
+    Table('tracnotify_reply_token', key='token_hash')[
+        Column('token_hash'),
+        Column('ticket', type='int'),
+        Column('sid'),
+        Column('address'),
+        Column('created', type='int64'),
+        Column('expires', type='int64'),
+        Index(['expires']),
+    ],
+    # One row per message received by any inbound path (notify receive,
+    # notify fetch): what it was (kind: reply, bounce, auto, unknown) and
+    # what became of it (outcome: taken, refused, dropped, failed).
+    Table('tracnotify_inbound', key='id')[
+        Column('id', auto_increment=True),
+        Column('received', type='int64'),
+        Column('kind'),
+        Column('outcome'),
+        Column('reason'),
+        Column('sender'),
+        Column('recipient'),
+        Column('ticket', type='int'),
+        Column('sid'),
+        Column('message_id'),
+        Column('subject'),
+        Column('detail'),
+        Index(['received']),
+        Index(['sender', 'received']),
+    ],
+    # One row per bounced copy (tracnotify_message.id, NULL when the bounce
+    # names no copy) and address: a copy counts once.
+    Table('tracnotify_bounce', key='id')[
+        Column('id', auto_increment=True),
+        Column('address'),
+        Column('message_id', type='int'),
+        Column('hard', type='int'),
+        Column('created', type='int64'),
+        Column('status'),
+        Column('detail'),
+        Index(['address', 'created']),
+        Index(['address', 'message_id'], unique=True),
+    ],
+]
+
 #: released name -> (schema version it stored, its tables)
 RELEASED: Dict[str, tuple] = {
     'v1': (1, [_EVENT_V1, _MESSAGE_V1]),
@@ -133,6 +180,8 @@ RELEASED: Dict[str, tuple] = {
            [_DIGEST_ITEM_V3, _DIGEST_V3]),
     'v5': (5, [_EVENT_V4, _MESSAGE_V5] + _UNSUB_V2 +
            [_DIGEST_ITEM_V3, _DIGEST_V3, _BODY_V5]),
+    'v6': (6, [_EVENT_V4, _MESSAGE_V5] + _UNSUB_V2 +
+           [_DIGEST_ITEM_V3, _DIGEST_V3, _BODY_V5] + _INBOUND_V6),
 }
 
 

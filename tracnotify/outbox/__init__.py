@@ -335,21 +335,27 @@ def add_messages(env, messages: Iterable[NewMessage],
     database's clock), in the caller's transaction if there is one;
     returns how many.  *created* (microseconds) defaults to now.  A shared
     part is stored once (``tracnotify_body``) for all the messages that
-    hold it."""
+    hold it, with the Message-ID, sender and subject of its first message;
+    a copy stores those only where they differ."""
     now = now_us()
     created = now if created is None else created
     with env.db_transaction as db:
-        body_ids: Dict[int, int] = {}
+        body_ids: Dict[int, Tuple[int, tuple]] = {}
         rows = []
         for m in messages:
             body_id = None
+            own = (m.msgid, m.sender, m.subject)
             if m.shared is not None:
-                body_id = body_ids.get(id(m.shared))
+                body_id, common = body_ids.get(id(m.shared), (None, ()))
                 if body_id is None:
-                    body_id = bodies.add_body(db, m.shared, created)
-                    body_ids[id(m.shared)] = body_id
-            rows.append((event_id, created, m.ticket, m.kind, m.msgid,
-                         m.sender, m.recipient, m.reason, m.subject,
+                    body_id = bodies.add_body(db, m.shared, created, *own)
+                    common = own
+                    body_ids[id(m.shared)] = (body_id, common)
+                own = tuple(None if value == common[n] else value
+                            for n, value in enumerate(own))
+            msgid, sender, subject = own
+            rows.append((event_id, created, m.ticket, m.kind, msgid,
+                         sender, m.recipient, m.reason, subject,
                          m.message, body_id, PENDING, 0, now))
         bulk.insert_rows(env, db, """
             INSERT INTO tracnotify_message
@@ -412,10 +418,23 @@ def claim_messages(env, limit: int, lease_seconds: int = LEASE_SECONDS
             WHERE lease_owner=%s ORDER BY id""".format(
             ', '.join(_MESSAGE_COLUMNS)), (token,)) if token else []
         shared = bodies.load_bodies(env, {row[-1] for row in rows})
-    messages = [OutgoingMessage(*row[:-1], shared=shared.get(row[-1], ''))
-                for row in rows]
+    messages = [_outgoing(row, shared.get(row[-1])) for row in rows]
     return Claim(messages, 'tracnotify_message', token or '',
                  [m.id for m in messages], lease_seconds, since)
+
+
+def _outgoing(row: tuple, body: Optional[bodies.Body]) -> OutgoingMessage:
+    """A claimed row (``_MESSAGE_COLUMNS`` and ``body_id``) with its body's
+    part and the columns it shares with it."""
+    message = OutgoingMessage(*row[:-1], shared=body.data if body else '')
+    if body is not None:
+        if message.msgid is None:
+            message.msgid = body.msgid
+        if message.sender is None:
+            message.sender = body.sender
+        if message.subject is None:
+            message.subject = body.subject
+    return message
 
 
 def mark_sent(env, message_ids: Iterable[int], token: str) -> List[int]:

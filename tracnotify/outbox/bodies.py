@@ -6,34 +6,91 @@ those followed by the ``data`` of its ``tracnotify_body`` row (From,
 Subject, threading and the encoded body).  A row without ``body_id``
 holds the whole message (a digest, or a message queued before version 4
 that the upgrade could not split).
+
+Since version 7 the columns all copies share (``msgid``, ``sender``,
+``subject``) are kept on the body row too, and a copy's own are NULL
+where they equal the body's: the readers take ``COALESCE(m.x, b.x)``
+(:data:`MESSAGE_FROM`, :func:`shared_column`).
 """
 
 import hashlib
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, NamedTuple, Optional, Tuple
 
 #: the first header of every shared part (mail/message.encode_shared_part)
 SHARED_START = 'From: '
 
 
-def add_body(db, data: str, created: int) -> int:
-    """Store one shared part; its id."""
+#: the columns a body row keeps for all its copies (version 7)
+SHARED_COLUMNS = ('msgid', 'sender', 'subject')
+#: ``FROM`` of a query that reads a copy with its body's columns
+MESSAGE_FROM = ('tracnotify_message m LEFT JOIN tracnotify_body b '
+                'ON b.id=m.body_id')
+
+
+def shared_column(name: str) -> str:
+    """SQL for a copy's *name* (one of :data:`SHARED_COLUMNS`) in a query
+    ``FROM`` :data:`MESSAGE_FROM`."""
+    assert name in SHARED_COLUMNS
+    return 'COALESCE(m.{0}, b.{0})'.format(name)
+
+
+class Body(NamedTuple):
+    """A stored shared part and the columns its copies share."""
+
+    data: str
+    msgid: Optional[str] = None
+    sender: Optional[str] = None
+    subject: Optional[str] = None
+
+
+def add_body(db, data: str, created: int, msgid: Optional[str] = None,
+             sender: Optional[str] = None,
+             subject: Optional[str] = None) -> int:
+    """Store one shared part (and the columns its copies share); its id."""
     cursor = db.cursor()
-    cursor.execute('INSERT INTO tracnotify_body (created, data) '
-                   'VALUES (%s, %s)', (created, data))
+    cursor.execute('INSERT INTO tracnotify_body (created, data, msgid, '
+                   'sender, subject) VALUES (%s, %s, %s, %s, %s)',
+                   (created, data, msgid, sender, subject))
     return db.get_last_id(cursor, 'tracnotify_body')
 
 
-def load_bodies(env, ids: Iterable[Optional[int]]) -> Dict[int, str]:
-    """``{id: data}`` of the shared parts *ids* (None is left out): one
+def load_bodies(env, ids: Iterable[Optional[int]]) -> Dict[int, Body]:
+    """``{id: Body}`` of the shared parts *ids* (None is left out): one
     string per body, whatever the number of copies that use it."""
     wanted = sorted({i for i in ids if i is not None})
-    found: Dict[int, str] = {}
+    found: Dict[int, Body] = {}
     for start in range(0, len(wanted), 200):
         chunk = wanted[start:start + 200]
-        found.update(env.db_query(
-            'SELECT id, data FROM tracnotify_body WHERE id IN (%s)'
-            % ','.join(['%s'] * len(chunk)), chunk))
+        for row in env.db_query(
+                'SELECT id, data, msgid, sender, subject FROM '
+                'tracnotify_body WHERE id IN (%s)'
+                % ','.join(['%s'] * len(chunk)), chunk):
+            found[row[0]] = Body(*row[1:])
     return found
+
+
+def move_shared_columns(env) -> int:
+    """Upgrade step of version 7 (in the caller's transaction): each body
+    row takes ``msgid``, ``sender`` and ``subject`` from its first copy,
+    and the copies that hold the same values keep NULL instead.  Returns
+    how many copies changed."""
+    changed = 0
+    with env.db_transaction as db:
+        for name in SHARED_COLUMNS:
+            db("""UPDATE tracnotify_body SET {0}=(
+                      SELECT m.{0} FROM tracnotify_message m
+                      WHERE m.body_id=tracnotify_body.id
+                      ORDER BY m.id LIMIT 1)
+                  WHERE {0} IS NULL""".format(name))
+        for name in SHARED_COLUMNS:
+            cursor = db.cursor()
+            cursor.execute("""
+                UPDATE tracnotify_message SET {0}=NULL
+                WHERE body_id IS NOT NULL AND {0}=(
+                    SELECT b.{0} FROM tracnotify_body b
+                    WHERE b.id=tracnotify_message.body_id)""".format(name))
+            changed = max(changed, cursor.rowcount)
+    return changed
 
 
 def split_copy(text: str) -> Optional[Tuple[str, str]]:

@@ -69,9 +69,11 @@ def list_queue(env, status: str = 'all', offset: int = 0,
                limit: Optional[int] = 50) -> List[QueuedMessage]:
     """Unsent messages matching *status*, oldest first, one page of them."""
     where, args = _where(status)
-    sql = """SELECT id, ticket, recipient, subject, state, attempts,
-                    last_error, next_attempt, updated
-             FROM tracnotify_message WHERE """ + where + ' ORDER BY id'
+    sql = """SELECT m.id, m.ticket, m.recipient, {}, m.state, m.attempts,
+                    m.last_error, m.next_attempt, m.updated
+             FROM {} WHERE """.format(bodies.shared_column('subject'),
+                                      bodies.MESSAGE_FROM) + where + \
+        ' ORDER BY m.id'
     if limit is not None:
         sql += ' LIMIT %s OFFSET %s'
         args = args + (int(limit), int(offset))
@@ -189,16 +191,17 @@ def _sent_where(db, query: str, since_us: int) -> Tuple[str, list]:
     """WHERE clause of the history: sent since *since_us*, and matching
     every word of *query* in the recipient, subject or Message-ID (a word
     like ``#12`` or ``12`` also matches ticket 12)."""
-    where = ['state=%s', 'sent_at>=%s']
+    where = ['m.state=%s', 'm.sent_at>=%s']
     args: list = [outbox.SENT, int(since_us)]
     for word in (query or '').split()[:10]:
         like = '%' + db.like_escape(word) + '%'
-        alternatives = ['recipient ' + db.like(), 'subject ' + db.like(),
-                        'msgid ' + db.like()]
+        alternatives = ['m.recipient ' + db.like(),
+                        bodies.shared_column('subject') + ' ' + db.like(),
+                        bodies.shared_column('msgid') + ' ' + db.like()]
         args += [like, like, like]
         number = re.match(r'^#?(\d{1,9})$', word)
         if number:
-            alternatives.append('ticket=%s')
+            alternatives.append('m.ticket=%s')
             args.append(int(number.group(1)))
         where.append('(%s)' % ' OR '.join(alternatives))
     return ' AND '.join(where), args
@@ -208,8 +211,8 @@ def count_sent(env, query: str = '', since_us: int = 0) -> int:
     """How many sent messages the history holds for *query*."""
     with env.db_query as db:
         where, args = _sent_where(db, query, since_us)
-        for n, in db('SELECT COUNT(*) FROM tracnotify_message WHERE ' +
-                     where, args):
+        for n, in db('SELECT COUNT(*) FROM %s WHERE ' % bodies.MESSAGE_FROM
+                     + where, args):
             return n
     return 0
 
@@ -220,9 +223,11 @@ def list_sent(env, query: str = '', since_us: int = 0, offset: int = 0,
     when, with which Message-ID."""
     with env.db_query as db:
         where, args = _sent_where(db, query, since_us)
-        rows = db("""SELECT id, ticket, recipient, reason, subject, msgid,
-                            sent_at
-                     FROM tracnotify_message WHERE """ + where + """
-                     ORDER BY sent_at DESC, id DESC LIMIT %s OFFSET %s""",
+        rows = db("""SELECT m.id, m.ticket, m.recipient, m.reason, {}, {},
+                            m.sent_at
+                     FROM {} WHERE """.format(
+            bodies.shared_column('subject'), bodies.shared_column('msgid'),
+            bodies.MESSAGE_FROM) + where + """
+                     ORDER BY m.sent_at DESC, m.id DESC LIMIT %s OFFSET %s""",
                   args + [int(limit), int(offset)])
     return [SentMessage(*row) for row in rows]

@@ -1,0 +1,143 @@
+"""Schema 7: the Message-ID, sender and subject all copies of a change
+share are stored once, on their body row; the copies keep NULL there.
+The upgrade from version 6 moves them out of a populated outbox without
+changing one byte of what is then delivered, and the queue and the
+sent-mail history still show and find them."""
+
+import itertools
+
+import pytest
+from trac.db.api import DatabaseManager
+
+import tracnotify.mail.suppression as suppression
+from tests.support.schema_history import RELEASED
+from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
+from tracnotify import outbox
+from tracnotify.delivery.deliverer import Deliverer, PassReport
+from tracnotify.outbox import maintenance
+from tracnotify.schema import SCHEMA_NAME, SCHEMA_VERSION, TracnotifySetup
+
+CC = ', '.join('cc%02d@example.org' % i for i in range(12))
+
+
+@pytest.fixture
+def tokens(monkeypatch):
+    """Unsubscribe tokens from a counter, started again by ``tokens()``."""
+    state = {}
+
+    def restart():
+        counter = itertools.count()
+        state['next'] = lambda: 'tok%029d' % next(counter)
+    restart()
+    monkeypatch.setattr(suppression, 'new_token', lambda: state['next']())
+    return restart
+
+
+def delivered(env, sink) -> dict:
+    return {(item.rcpt_tos[0], item.message['Message-ID']): item.data
+            for item in deliver_to_sink(env, sink, check_errors=True)}
+
+
+def copies(env) -> list:
+    return env.db_query("""SELECT recipient, msgid, sender, subject
+                           FROM tracnotify_message ORDER BY id""")
+
+
+def test_copies_keep_only_what_differs(make_env):
+    env = make_env()
+    ticket = create_ticket(env, summary='Shared columns', cc=CC)
+    change_ticket(env, ticket.id, author='bob', comment='Again.')
+    Deliverer(env).expand_events(PassReport())
+    assert {row[1:] for row in copies(env)} == {(None, None, None)}
+    shared = env.db_query('SELECT msgid, sender, subject FROM '
+                          'tracnotify_body ORDER BY id')
+    assert len(shared) == 2 and all(all(row) for row in shared)
+    assert '#%d' % ticket.id in shared[0][2]
+    claimed = outbox.claim_messages(env, 100)
+    assert {(m.msgid, m.sender, m.subject) for m in claimed} == set(shared)
+
+
+def test_a_copy_that_differs_keeps_its_own(make_env):
+    env = make_env()
+    shared = 'From: T <t@example.org>\r\nSubject: s\r\n\r\nbody\r\n'
+    made = [outbox.NewMessage(ticket=1, kind='ticket_changed', msgid=msgid,
+                              sender='trac@example.org', recipient=rcpt,
+                              reason='cc', subject='s',
+                              message='To: %s\r\n' % rcpt, shared=shared)
+            for msgid, rcpt in (('<a@x>', 'a@example.org'),
+                                ('<b@x>', 'b@example.org'))]
+    outbox.add_messages(env, made)
+    assert copies(env) == [('a@example.org', None, None, None),
+                           ('b@example.org', '<b@x>', None, None)]
+    assert [(m.recipient, m.msgid, m.subject) for m in
+            outbox.claim_messages(env, 10)] == [
+        ('a@example.org', '<a@x>', 's'), ('b@example.org', '<b@x>', 's')]
+
+
+def downgrade_to_version_6(env) -> None:
+    """The outbox as version 6 kept it: every copy with its own msgid,
+    sender and subject, and body rows without them (same ids)."""
+    dbm = DatabaseManager(env)
+    _version, tables = RELEASED['v6']
+    old_body, = [t for t in tables if t.name == 'tracnotify_body']
+    whole = env.db_query("""
+        SELECT m.id, COALESCE(m.msgid, b.msgid), COALESCE(m.sender, b.sender),
+               COALESCE(m.subject, b.subject)
+        FROM tracnotify_message m
+        LEFT JOIN tracnotify_body b ON b.id=m.body_id""")
+    kept = env.db_query('SELECT id, created, data FROM tracnotify_body')
+    dbm.drop_tables(['tracnotify_body'])
+    dbm.create_tables([old_body])
+    with env.db_transaction as db:
+        db.executemany('INSERT INTO tracnotify_body (id, created, data) '
+                       'VALUES (%s, %s, %s)', kept)
+        db.executemany('UPDATE tracnotify_message SET msgid=%s, sender=%s, '
+                       'subject=%s WHERE id=%s',
+                       [row[1:] + row[:1] for row in whole])
+    if dbm.connection_uri.startswith('postgres'):
+        env.db_transaction("""SELECT setval('tracnotify_body_id_seq',
+                                  (SELECT MAX(id) FROM tracnotify_body))""")
+    dbm.set_database_version(6, SCHEMA_NAME)
+
+
+def test_upgrade_from_version_6_moves_them_without_changing_a_byte(
+        sink_env, sink, tokens):
+    env = sink_env(mime_encoding='qp')
+    ticket = create_ticket(env, summary='Grüße vor dem Upgrade', cc=CC)
+    change_ticket(env, ticket.id, author='bob', comment='Second change.')
+    Deliverer(env).expand_events(PassReport())
+    tokens()
+    env.db_transaction("""UPDATE tracnotify_message SET state='sent',
+                              sent_at=5 WHERE id IN (1, 2)""")
+    downgrade_to_version_6(env)
+    assert all(all(row[1:]) for row in copies(env))     # v6: all filled
+    # what version 6 would have sent, and what it showed, read as it did
+    queue_before = env.db_query("""
+        SELECT recipient, subject FROM tracnotify_message
+        WHERE state IN ('pending', 'dead') ORDER BY id""")
+    sent_before = env.db_query("""
+        SELECT recipient, subject, msgid FROM tracnotify_message
+        WHERE state='sent' ORDER BY sent_at DESC, id DESC""")
+    assert len(sent_before) == 2
+    expected = {(r, msgid): (head + shared).encode('utf-8')
+                for r, msgid, head, shared in env.db_query("""
+                    SELECT m.recipient, m.msgid, m.message, b.data
+                    FROM tracnotify_message m
+                    JOIN tracnotify_body b ON b.id=m.body_id
+                    WHERE m.state='pending'""")}
+
+    setup = TracnotifySetup(env)
+    assert setup.environment_needs_upgrade()
+    setup.upgrade_environment()
+    dbm = DatabaseManager(env)
+    assert dbm.get_database_version(SCHEMA_NAME) == SCHEMA_VERSION == 7
+    assert {row[1:] for row in copies(env)} == {(None, None, None)}
+    assert [(q.recipient, q.subject) for q in
+            maintenance.list_queue(env, limit=None)] == queue_before
+    assert [(s.recipient, s.subject, s.msgid) for s in
+            maintenance.list_sent(env, 'Grüße')] == sent_before
+    assert maintenance.count_sent(env, 'Grüße vor') == 2
+    assert maintenance.count_sent(env, sent_before[0][2]) == 2   # by id
+    got = delivered(env, sink)
+    assert len(got) == len(expected) > 20
+    assert got == expected
