@@ -23,8 +23,9 @@ def outbox(env):
     rows = env.db_query('SELECT id, recipient, state, last_error, body_id, '
                         'message FROM tracnotify_message')
     shared = queue.bodies.load_bodies(env, [r[4] for r in rows])
-    return {recipient: (state, error, (message + shared.get(body, ''))
-                        .encode('utf-8'))
+    return {recipient: (state, error,
+                        (message + (shared[body].data if body in shared
+                                    else '')).encode('utf-8'))
             for _id, recipient, state, error, body, message in rows}
 
 
