@@ -396,6 +396,9 @@ def main() -> None:
     if CODE:       # trac-admin initenv and upgrade too: its schema
         os.environ['PYTHONPATH'] = child_env()['PYTHONPATH']
         print('children run the tracnotify of %s' % CODE)
+    # children (`python -c`, `python -m trac.admin.console`) put their
+    # working directory first on sys.path: not this checkout's tracnotify
+    os.chdir(tempfile.gettempdir())
     port = free_port()
     sink = FastSink(port).start()
     try:
