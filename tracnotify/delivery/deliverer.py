@@ -23,6 +23,7 @@ from tracnotify.delivery.transports import Transport, create_transport
 from tracnotify.inbound.bounce_record import record_refusal
 from tracnotify.mail.verp import apply_envelope
 from tracnotify.outbox.keeper import LeaseKeeper
+from tracnotify.outbox.reads import recover_aborted_read
 from tracnotify.threadname import native_name, start_named
 
 T = TypeVar('T')
@@ -161,7 +162,8 @@ class Deliverer:
                 built = []
                 # one connection for the reads of all the events: Trac's
                 # pool pings a connection each time it is taken (three
-                # times per event, 0.9 ms each, on PostgreSQL)
+                # times per event, 0.9 ms each, on PostgreSQL); a failed
+                # read is rolled back (outbox/reads.py)
                 with self.env.db_query:
                     for event_id, attempts, payload in singles:
                         if not self._still_ours(claim, [event_id]):
@@ -173,6 +175,7 @@ class Deliverer:
                             messages = build_messages(
                                 self.env, self.config, event, items, tokens)
                         except Exception as e:
+                            recover_aborted_read(self.env)
                             self._failed(claim, [(event_id, attempts)], e,
                                          'event %s' % event_id, report)
                             continue

@@ -17,6 +17,7 @@ from trac.resource import Resource
 from tracnotify.mail.choices import site_defaults
 from tracnotify.mail.message import Recipient
 from tracnotify.mail.recipients import SKIPPED_SUBSCRIBERS, RecipientResolver, Rule
+from tracnotify.outbox.reads import recover_aborted_read
 
 
 class RealmRecipientResolver(RecipientResolver):
@@ -35,6 +36,7 @@ class RealmRecipientResolver(RecipientResolver):
                     if m and m[1] == 'email':
                         rules.append(Rule.of_match(m))
             except Exception as e:
+                recover_aborted_read(self.env)
                 self.log.warning('tracnotify: subscriber %s failed for %s '
                                  '%s: %s', name, tevent.realm,
                                  getattr(tevent.target, 'name', ''), e)

@@ -43,6 +43,7 @@ from tracnotify.mail.choices import MailChoices, load_choices, site_defaults, wa
 from tracnotify.mail.intl_recipients import international_rules, match_international
 from tracnotify.mail.message import AddressError, Recipient, make_address
 from tracnotify.mail.suppression import drop_suppressed
+from tracnotify.outbox.reads import recover_aborted_read
 
 #: Trac subscriber class -> reason shown in X-Trac-Notification-Reason
 REASONS = {
@@ -185,6 +186,7 @@ class RecipientResolver:
                     if m and m[1] == 'email':
                         rules.append(Rule.of_match(m))
             except Exception as e:
+                recover_aborted_read(self.env)
                 self.log.warning('tracnotify: subscriber %s failed: %s',
                                  name, e)
         # the addresses Trac's matching drops: IDN domains, non-ASCII
@@ -195,6 +197,7 @@ class RecipientResolver:
                 if m and m[1] == 'email':
                     rules.append(Rule.of_match(m))
         except Exception as e:
+            recover_aborted_read(self.env)
             self.log.warning('tracnotify: internationalised addresses of '
                              'ticket #%s not matched: %s', tevent.target.id, e)
         return rules
