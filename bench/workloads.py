@@ -312,11 +312,24 @@ def table_bytes(path: str) -> dict:
 
 
 def copy_parts(env) -> tuple:
-    """``(shared part bytes, personal header bytes)`` of the outbox."""
-    body = env.db_query('SELECT SUM(LENGTH(data)) FROM tracnotify_body')
-    heads = env.db_query('SELECT SUM(LENGTH(message)) FROM '
-                         'tracnotify_message')
-    return int(body[0][0] or 0), int(heads[0][0] or 0)
+    """``(shared part bytes, personal header bytes)`` of the outbox: the
+    personal headers as each copy is sent (its own stored headers, and
+    the List-Unsubscribe-Post line, which its body holds once for all its
+    copies), the shared part without that line."""
+    from tracnotify.outbox.bodies import COMMON_TAIL
+    tail = len(COMMON_TAIL)
+    body = env.db_query("""
+        SELECT SUM(LENGTH(data)), SUM(CASE WHEN data LIKE %s THEN 1
+                                          ELSE 0 END)
+        FROM tracnotify_body""", ('List-Unsubscribe-Post:%',))[0]
+    heads = env.db_query("""
+        SELECT SUM(LENGTH(m.message)), SUM(CASE WHEN b.data LIKE %s
+                                               THEN 1 ELSE 0 END)
+        FROM tracnotify_message m
+        LEFT JOIN tracnotify_body b ON b.id=m.body_id""",
+        ('List-Unsubscribe-Post:%',))[0]
+    return (int(body[0] or 0) - tail * int(body[1] or 0),
+            int(heads[0] or 0) + tail * int(heads[1] or 0))
 
 
 def run_workload(work: Workload, port: int, sink: FastSink,

@@ -14,7 +14,7 @@ from tests.support.schema_history import RELEASED
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
 from tracnotify import outbox
 from tracnotify.delivery.deliverer import Deliverer, PassReport
-from tracnotify.outbox import maintenance
+from tracnotify.outbox import bodies, maintenance
 from tracnotify.schema import SCHEMA_NAME, SCHEMA_VERSION, TracnotifySetup
 
 CC = ', '.join('cc%02d@example.org' % i for i in range(12))
@@ -141,3 +141,42 @@ def test_upgrade_from_version_6_moves_them_without_changing_a_byte(
     got = delivered(env, sink)
     assert len(got) == len(expected) > 20
     assert got == expected
+
+
+def test_the_unsubscribe_post_line_is_stored_once_where_all_share_it(
+        sink_env, sink, tokens):
+    env = sink_env()
+    create_ticket(env, summary='Tail', cc=CC)
+    Deliverer(env).expand_events(PassReport())
+    heads = [h for h, in env.db_query('SELECT message FROM '
+                                      'tracnotify_message')]
+    assert heads and not any('List-Unsubscribe-Post' in h for h in heads)
+    assert all('List-Unsubscribe: <' in h for h in heads)
+    data, = env.db_query('SELECT data FROM tracnotify_body')[0]
+    assert data.startswith(bodies.COMMON_TAIL + 'From: ')
+    for item in deliver_to_sink(env, sink, check_errors=True):
+        assert item.message['List-Unsubscribe-Post'] == \
+            'List-Unsubscribe=One-Click'
+        assert item.message['List-Unsubscribe'].startswith('<http')
+
+
+def test_a_copy_without_the_line_keeps_every_copy_as_it_was(make_env):
+    shared = 'From: T <t@example.org>\r\nSubject: s\r\n\r\nbody\r\n'
+    tail = bodies.COMMON_TAIL
+    made = [outbox.NewMessage(ticket=1, kind='ticket_changed', msgid='<m@x>',
+                              sender='trac@example.org', recipient=rcpt,
+                              reason='cc', subject='s', message=head,
+                              shared=shared)
+            for rcpt, head in (
+                ('a@example.org', 'To: a@example.org\r\n' + tail),
+                ('list@example.org', 'To: list@example.org\r\n'))]
+    assert bodies.hoist_common_tail(made) == made
+    both = [made[0], outbox.NewMessage(**{**made[0].__dict__,
+                                          'recipient': 'b@example.org'})]
+    hoisted = bodies.hoist_common_tail(both)
+    assert [m.text for m in hoisted] == [m.text for m in both]
+    assert hoisted[0].shared is hoisted[1].shared == tail + shared
+    env = make_env()
+    outbox.add_messages(env, made + both)
+    assert sorted(m.data for m in outbox.claim_messages(env, 10)) == \
+        sorted(m.text.encode('utf-8') for m in made + both)

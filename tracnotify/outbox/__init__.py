@@ -339,6 +339,7 @@ def add_messages(env, messages: Iterable[NewMessage],
     a copy stores those only where they differ."""
     now = now_us()
     created = now if created is None else created
+    messages = bodies.hoist_common_tail(list(messages))
     with env.db_transaction as db:
         body_ids: Dict[int, Tuple[int, tuple]] = {}
         rows = []

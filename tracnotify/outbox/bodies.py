@@ -14,10 +14,18 @@ where they equal the body's: the readers take ``COALESCE(m.x, b.x)``
 """
 
 import hashlib
-from typing import Dict, Iterable, NamedTuple, Optional, Tuple
+from dataclasses import replace
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple, TypeVar
+
+T = TypeVar('T')
 
 #: the first header of every shared part (mail/message.encode_shared_part)
 SHARED_START = 'From: '
+#: the last of a copy's own headers when it has an unsubscribe link
+#: (mail/message.py): the same line in every such copy, so where all the
+#: copies of a shared part end with it, it is stored once, at the start
+#: of the shared part (:func:`hoist_common_tail`)
+COMMON_TAIL = 'List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n'
 
 
 #: the columns a body row keeps for all its copies (version 7)
@@ -41,6 +49,28 @@ class Body(NamedTuple):
     msgid: Optional[str] = None
     sender: Optional[str] = None
     subject: Optional[str] = None
+
+
+def hoist_common_tail(messages: List[T]) -> List[T]:
+    """*messages* (``NewMessage``), where all the copies that hold one
+    shared part end their own headers with :data:`COMMON_TAIL`, with that
+    line moved to the start of their (new, common) shared part: each
+    copy's bytes, its headers followed by the shared part, are the same."""
+    groups: Dict[int, List[int]] = {}
+    for n, m in enumerate(messages):
+        if m.shared is not None:
+            groups.setdefault(id(m.shared), []).append(n)
+    out = list(messages)
+    for indexes in groups.values():
+        if len(indexes) < 2 or not all(
+                messages[n].message.endswith(COMMON_TAIL) for n in indexes):
+            continue
+        shared = COMMON_TAIL + messages[indexes[0]].shared
+        for n in indexes:
+            m = messages[n]
+            out[n] = replace(m, message=m.message[:-len(COMMON_TAIL)],
+                             shared=shared)
+    return out
 
 
 def add_body(db, data: str, created: int, msgid: Optional[str] = None,
