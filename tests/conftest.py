@@ -123,3 +123,10 @@ def sink_env(make_env, sink):
         add_users(env, *users)
         return env
     return factory
+
+
+@pytest.fixture
+def tokens(monkeypatch):
+    """Unsubscribe tokens from a counter: ``tokens()`` starts it again."""
+    from tests.support.outbox_rows import counted_tokens
+    return counted_tokens(monkeypatch)

@@ -3,15 +3,15 @@ copies delivered are byte for byte the whole messages built in memory by
 the ``email`` package, and the upgrade from version 4 splits a populated
 outbox without changing one byte of what is then delivered."""
 
-import itertools
 
 import pytest
 from trac.db.api import DatabaseManager
 
 import tracnotify.mail.message as message_module
 import tracnotify.mail.suppression as suppression
+from tests.support.outbox_rows import delivered_copies
 from tests.support.schema_history import RELEASED
-from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
+from tests.support.tickets import change_ticket, create_ticket
 from tracnotify import outbox
 from tracnotify.config import load_config
 from tracnotify.event import TicketEvent
@@ -25,20 +25,6 @@ from tracnotify.schema import (
 )
 
 CC = ', '.join('cc%02d@example.org' % i for i in range(12))
-
-
-@pytest.fixture
-def tokens(monkeypatch):
-    """Unsubscribe tokens from a counter: ``tokens()`` starts it again, so
-    that two builds of the same changes get the same tokens."""
-    state = {}
-
-    def restart():
-        counter = itertools.count()
-        state['next'] = lambda: 'tok%029d' % next(counter)
-    restart()
-    monkeypatch.setattr(suppression, 'new_token', lambda: state['next']())
-    return restart
 
 
 def reference_messages(env, monkeypatch) -> dict:
@@ -58,11 +44,6 @@ def reference_messages(env, monkeypatch) -> dict:
     return found
 
 
-def delivered(env, sink) -> dict:
-    return {(item.rcpt_tos[0], item.message['Message-ID']): item.data
-            for item in deliver_to_sink(env, sink, check_errors=True)}
-
-
 def test_copies_share_one_stored_body_and_keep_their_bytes(
         sink_env, sink, tokens, monkeypatch):
     env = sink_env(mime_encoding='qp')
@@ -72,7 +53,7 @@ def test_copies_share_one_stored_body_and_keep_their_bytes(
     expected = reference_messages(env, monkeypatch)
     assert len(expected) >= 2 * 13      # 12 cc and the reporter, twice
     tokens()
-    assert delivered(env, sink) == expected
+    assert delivered_copies(env, sink) == expected
     (n_bodies, size), = env.db_query(
         'SELECT COUNT(*), SUM(LENGTH(data)) FROM tracnotify_body')
     assert n_bodies == 2                # one per change
@@ -146,7 +127,7 @@ def test_upgrade_from_version_4_splits_a_populated_outbox(
     assert env.db_query('SELECT COUNT(*) FROM tracnotify_body')[0][0] == 2
     # the dead ones and the odd one too: everything queued goes out
     outbox.retry_now(env)
-    got = delivered(env, sink)
+    got = delivered_copies(env, sink)
     unsent = {k: v for n, (k, v) in enumerate(sorted(expected.items()))
               if n % 4 != 3}
     odd = got.pop(('odd@example.org', None))

@@ -4,12 +4,10 @@ The upgrade from version 6 moves them out of a populated outbox without
 changing one byte of what is then delivered, and the queue and the
 sent-mail history still show and find them."""
 
-import itertools
 
-import pytest
 from trac.db.api import DatabaseManager
 
-import tracnotify.mail.suppression as suppression
+from tests.support.outbox_rows import delivered_copies
 from tests.support.schema_history import RELEASED
 from tests.support.tickets import change_ticket, create_ticket, deliver_to_sink
 from tracnotify import outbox
@@ -18,24 +16,6 @@ from tracnotify.outbox import bodies, maintenance
 from tracnotify.schema import SCHEMA_NAME, SCHEMA_VERSION, TracnotifySetup
 
 CC = ', '.join('cc%02d@example.org' % i for i in range(12))
-
-
-@pytest.fixture
-def tokens(monkeypatch):
-    """Unsubscribe tokens from a counter, started again by ``tokens()``."""
-    state = {}
-
-    def restart():
-        counter = itertools.count()
-        state['next'] = lambda: 'tok%029d' % next(counter)
-    restart()
-    monkeypatch.setattr(suppression, 'new_token', lambda: state['next']())
-    return restart
-
-
-def delivered(env, sink) -> dict:
-    return {(item.rcpt_tos[0], item.message['Message-ID']): item.data
-            for item in deliver_to_sink(env, sink, check_errors=True)}
 
 
 def copies(env) -> list:
@@ -138,7 +118,7 @@ def test_upgrade_from_version_6_moves_them_without_changing_a_byte(
             maintenance.list_sent(env, 'Grüße')] == sent_before
     assert maintenance.count_sent(env, 'Grüße vor') == 2
     assert maintenance.count_sent(env, sent_before[0][2]) == 2   # by id
-    got = delivered(env, sink)
+    got = delivered_copies(env, sink)
     assert len(got) == len(expected) > 20
     assert got == expected
 

@@ -166,6 +166,7 @@ class Deliverer:
                 # read is rolled back (outbox/reads.py)
                 with self.env.db_query:
                     for event_id, attempts, payload in singles:
+                        recover_aborted_read(self.env)  # a caught error's
                         if not self._still_ours(claim, [event_id]):
                             continue
                         try:

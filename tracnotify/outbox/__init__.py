@@ -345,7 +345,7 @@ def add_messages(env, messages: Iterable[NewMessage],
         rows = []
         for m in messages:
             body_id = None
-            own = (m.msgid, m.sender, m.subject)
+            own = tuple(getattr(m, c) for c in bodies.SHARED_COLUMNS)
             if m.shared is not None:
                 body_id, common = body_ids.get(id(m.shared), (None, ()))
                 if body_id is None:
@@ -428,13 +428,9 @@ def _outgoing(row: tuple, body: Optional[bodies.Body]) -> OutgoingMessage:
     """A claimed row (``_MESSAGE_COLUMNS`` and ``body_id``) with its body's
     part and the columns it shares with it."""
     message = OutgoingMessage(*row[:-1], shared=body.data if body else '')
-    if body is not None:
-        if message.msgid is None:
-            message.msgid = body.msgid
-        if message.sender is None:
-            message.sender = body.sender
-        if message.subject is None:
-            message.subject = body.subject
+    for name in bodies.SHARED_COLUMNS if body is not None else ():
+        if getattr(message, name) is None:
+            setattr(message, name, getattr(body, name))
     return message
 
 

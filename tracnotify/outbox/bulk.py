@@ -9,16 +9,12 @@ process, where ``executemany`` is as fast, so it keeps it.
 
 from typing import Sequence
 
+from tracnotify.outbox import clock
+
 #: host parameters in one statement, at most (PostgreSQL's limit is 65,535)
 MAX_PARAMS = 30000
 #: rows in one statement, at most
 MAX_ROWS = 1000
-
-
-def is_sqlite(env) -> bool:
-    """Whether *env* keeps its database in SQLite."""
-    from trac.db.api import DatabaseManager
-    return DatabaseManager(env).connection_uri.startswith('sqlite:')
 
 
 def insert_rows(env, db, insert: str, values: str,
@@ -28,7 +24,7 @@ def insert_rows(env, db, insert: str, values: str,
     if not rows:
         return
     sql = '%s VALUES %s' % (insert, values)
-    if is_sqlite(env):
+    if clock.scheme(env) == 'sqlite':
         db.executemany(sql, rows)
         return
     per_row = max(len(rows[0]), 1)
